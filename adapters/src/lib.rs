@@ -1,0 +1,8 @@
+//! Adapters of identity-link's ports: Kratos over HTTP, Postgres, in-memory
+//! fakes and a Kratos fixture file.
+
+pub mod conformance;
+pub mod fixture;
+pub mod kratos;
+pub mod memory;
+pub mod postgres;

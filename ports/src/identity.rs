@@ -1,0 +1,263 @@
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::types::{AuthId, Email, EmailError, Profile, UserId};
+
+/// Kratos's identity state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityState {
+    Active,
+    Inactive,
+    /// A state this version does not know; treated as not active.
+    Other(String),
+}
+
+/// One `verifiable_addresses` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiableAddress {
+    pub value: String,
+    pub verified: bool,
+    pub via: String,
+}
+
+/// An identity as Kratos holds it, reduced to what the service reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KratosIdentity {
+    pub id: AuthId,
+    pub state: IdentityState,
+    pub traits: Value,
+    pub verifiable_addresses: Vec<VerifiableAddress>,
+    /// Every credentials identifier (email, username…) over all credential types.
+    pub credential_identifiers: Vec<String>,
+    pub external_id: Option<String>,
+}
+
+/// Where in `traits` the profile fields live (JSON pointers, RFC 6901).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraitPointers {
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub avatar: String,
+}
+
+impl Default for TraitPointers {
+    fn default() -> Self {
+        Self {
+            email: "/email".into(),
+            first_name: "/name/first".into(),
+            last_name: "/name/last".into(),
+            avatar: "/picture".into(),
+        }
+    }
+}
+
+/// Why an identity's traits do not yield a profile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    #[error("the identity has no email trait at `{0}`")]
+    EmailMissing(String),
+    #[error("the identity's email trait is not a usable address: {0}")]
+    EmailInvalid(EmailError),
+}
+
+impl KratosIdentity {
+    pub fn is_active(&self) -> bool {
+        self.state == IdentityState::Active
+    }
+
+    /// The profile the application keeps, read from `traits` by `pointers`.
+    ///
+    /// # Errors
+    /// [`ProfileError`] when the email trait is missing, not a string or not an address.
+    /// Missing or non-string name and avatar traits are simply absent.
+    pub fn profile(&self, pointers: &TraitPointers) -> Result<Profile, ProfileError> {
+        let raw = self
+            .traits
+            .pointer(&pointers.email)
+            .and_then(Value::as_str)
+            .ok_or_else(|| ProfileError::EmailMissing(pointers.email.clone()))?;
+        let email = Email::new(raw).map_err(ProfileError::EmailInvalid)?;
+        let text = |pointer: &str| {
+            self.traits
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        Ok(Profile {
+            email,
+            first_name: text(&pointers.first_name),
+            last_name: text(&pointers.last_name),
+            avatar_url: text(&pointers.avatar),
+        })
+    }
+
+    /// True when a `verifiable_addresses` entry holds `email` and is verified.
+    pub fn is_verified(&self, email: &Email) -> bool {
+        self.verifiable_addresses.iter().any(|address| {
+            address.verified && address.value.trim().to_lowercase() == email.normalized()
+        })
+    }
+
+    /// The lowercase addresses this identity can be matched by: the email trait
+    /// and every credentials identifier that is an address.
+    pub fn match_keys(&self, pointers: &TraitPointers) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .traits
+            .pointer(&pointers.email)
+            .and_then(Value::as_str)
+            .into_iter()
+            .chain(self.credential_identifiers.iter().map(String::as_str))
+            .filter_map(|raw| Email::new(raw).ok())
+            .map(|email| email.normalized().to_owned())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+}
+
+/// An opaque continuation token for listing identities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageToken(pub String);
+
+/// One page of identities and the token of the next one, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentityPage {
+    pub identities: Vec<KratosIdentity>,
+    pub next: Option<PageToken>,
+}
+
+/// How a call to the identity provider failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("identity not found")]
+    NotFound,
+    /// The provider could not be reached, timed out or failed on its side, after retries.
+    #[error("identity provider unavailable: {0}")]
+    Unavailable(String),
+    /// The provider answered with something that is not what its API promises.
+    #[error("identity provider sent a malformed response: {0}")]
+    Malformed(String),
+    /// The change conflicts with another identity (for example an `external_id` taken).
+    #[error("identity provider refused the change as conflicting: {0}")]
+    Conflict(String),
+    /// The provider refused the request (a 4xx other than 404 and 409).
+    #[error("identity provider refused the request with status {status}: {message}")]
+    Rejected { status: u16, message: String },
+}
+
+/// Read and (narrowly) write access to the identity provider (Kratos).
+#[async_trait]
+pub trait IdentityProvider: Send + Sync + 'static {
+    /// Fetches one identity by id.
+    ///
+    /// # Errors
+    /// `NotFound` when the provider has no such identity, `Unavailable` when it cannot be
+    /// reached after retries, `Malformed` when its answer cannot be read.
+    async fn get_identity(&self, id: AuthId) -> Result<KratosIdentity, IdentityError>;
+
+    /// Finds identities whose credentials identifier equals `identifier` exactly.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Malformed` as for [`IdentityProvider::get_identity`].
+    async fn find_by_identifier(
+        &self,
+        identifier: &str,
+    ) -> Result<Vec<KratosIdentity>, IdentityError>;
+
+    /// Lists one page of identities; `page` is `None` for the first page.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Malformed` as for [`IdentityProvider::get_identity`].
+    async fn list_page(
+        &self,
+        page_size: u32,
+        page: Option<PageToken>,
+    ) -> Result<IdentityPage, IdentityError>;
+
+    /// Sets the identity's `external_id` to the user id, so the provider can find the user.
+    ///
+    /// # Errors
+    /// `Conflict` when another identity holds that external id, `NotFound`, `Unavailable`.
+    async fn set_external_id(&self, id: AuthId, user: UserId) -> Result<(), IdentityError>;
+
+    /// Checks that the provider answers.
+    ///
+    /// # Errors
+    /// `Unavailable` when it does not.
+    async fn ping(&self) -> Result<(), IdentityError>;
+
+    /// A short description for logs ("kratos at http://…", "fixture file …").
+    fn describe(&self) -> String;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use uuid::Uuid;
+
+    fn identity(traits: Value, verified: bool) -> KratosIdentity {
+        KratosIdentity {
+            id: AuthId::new(Uuid::new_v4()),
+            state: IdentityState::Active,
+            traits,
+            verifiable_addresses: vec![VerifiableAddress {
+                value: "ada@example.com".into(),
+                verified,
+                via: "email".into(),
+            }],
+            credential_identifiers: vec!["ADA@example.com".into(), "ada".into()],
+            external_id: None,
+        }
+    }
+
+    #[test]
+    fn profile_is_read_through_the_configured_pointers() {
+        let id = identity(
+            json!({"email": " Ada@Example.com", "name": {"first": "Ada", "last": "Lovelace"}}),
+            true,
+        );
+        let profile = id.profile(&TraitPointers::default()).unwrap();
+        assert_eq!(profile.email.as_str(), "Ada@Example.com");
+        assert_eq!(profile.first_name.as_deref(), Some("Ada"));
+        assert_eq!(profile.last_name.as_deref(), Some("Lovelace"));
+        assert_eq!(profile.avatar_url, None);
+
+        let custom = TraitPointers {
+            email: "/contact/mail".into(),
+            ..TraitPointers::default()
+        };
+        let id = identity(json!({"contact": {"mail": "x@example.org"}}), true);
+        assert_eq!(id.profile(&custom).unwrap().email.as_str(), "x@example.org");
+    }
+
+    #[test]
+    fn a_missing_or_malformed_email_trait_is_an_error() {
+        let pointers = TraitPointers::default();
+        let missing = identity(json!({"name": {"first": "A"}}), true);
+        assert!(matches!(missing.profile(&pointers), Err(ProfileError::EmailMissing(_))));
+        let number = identity(json!({"email": 42}), true);
+        assert!(matches!(number.profile(&pointers), Err(ProfileError::EmailMissing(_))));
+        let garbage = identity(json!({"email": "not an address"}), true);
+        assert!(matches!(garbage.profile(&pointers), Err(ProfileError::EmailInvalid(_))));
+    }
+
+    #[test]
+    fn verification_needs_a_verified_entry_for_that_exact_address() {
+        let email = Email::new("ADA@example.com").unwrap();
+        assert!(identity(json!({}), true).is_verified(&email));
+        assert!(!identity(json!({}), false).is_verified(&email));
+        let other = Email::new("eve@example.com").unwrap();
+        assert!(!identity(json!({}), true).is_verified(&other));
+    }
+
+    #[test]
+    fn match_keys_cover_the_trait_and_address_identifiers_once_each() {
+        let id = identity(json!({"email": "ada@example.com"}), true);
+        assert_eq!(id.match_keys(&TraitPointers::default()), vec!["ada@example.com"]);
+    }
+}

@@ -1,0 +1,20 @@
+//! Domain types and port traits of identity-link.
+//!
+//! Everything here speaks the domain's language only: no database, HTTP or
+//! serialisation-framework types cross these traits. Adapters implement the
+//! ports; use cases in the service crate depend on them as `Arc<dyn Port>`.
+
+mod audit;
+mod identity;
+mod types;
+mod users;
+
+pub use audit::{AuditError, AuditEvent, AuditLog, AuditOutcome, AuditQuery, AuditSource};
+pub use identity::{
+    IdentityError, IdentityPage, IdentityProvider, IdentityState, KratosIdentity, PageToken,
+    ProfileError, TraitPointers, VerifiableAddress,
+};
+pub use types::{AuthId, Email, EmailError, NewUser, Profile, User, UserId};
+pub use users::{
+    CreateLinkedError, ImportOutcome, LinkError, StoreError, UserFilter, UserPage, UserStore,
+};

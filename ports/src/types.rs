@@ -1,0 +1,187 @@
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A Kratos identity id: the value stored in `users.auth_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AuthId(Uuid);
+
+impl AuthId {
+    pub fn new(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    /// Kratos sends the nil UUID for an identity it has not saved yet
+    /// (registration hooks that run before persisting).
+    pub fn is_unsaved(&self) -> bool {
+        self.0.is_nil()
+    }
+
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl fmt::Display for AuthId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The application's user id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(Uuid);
+
+impl UserId {
+    pub fn new(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    pub fn generate() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An email address, trimmed, with a lowercase form used for every comparison.
+///
+/// Validation is deliberately shallow (one `@`, a non-empty local part and a
+/// domain with a dot, no whitespace, at most 254 characters): Kratos validated
+/// the address already, and the application only needs to tell a usable
+/// address from garbage.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email {
+    display: String,
+    normalized: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EmailError {
+    #[error("email is empty")]
+    Empty,
+    #[error("email is longer than 254 characters")]
+    TooLong,
+    #[error("email `{0}` is not of the form local@domain.tld")]
+    Malformed(String),
+}
+
+impl Email {
+    pub fn new(raw: &str) -> Result<Self, EmailError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(EmailError::Empty);
+        }
+        if trimmed.chars().count() > 254 {
+            return Err(EmailError::TooLong);
+        }
+        let malformed = || EmailError::Malformed(trimmed.to_owned());
+        let (local, domain) = trimmed.rsplit_once('@').ok_or_else(malformed)?;
+        let valid = !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !trimmed.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !valid {
+            return Err(malformed());
+        }
+        Ok(Self {
+            display: trimmed.to_owned(),
+            normalized: trimmed.to_lowercase(),
+        })
+    }
+
+    /// The address as given, trimmed.
+    pub fn as_str(&self) -> &str {
+        &self.display
+    }
+
+    /// The lowercase form every comparison uses.
+    pub fn normalized(&self) -> &str {
+        &self.normalized
+    }
+
+    /// True when both denote the same mailbox for this service (case-insensitive).
+    pub fn matches(&self, other: &Email) -> bool {
+        self.normalized == other.normalized
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display)
+    }
+}
+
+/// The profile fields the application keeps for a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub email: Email,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+/// A user of the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub email: Email,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub avatar_url: Option<String>,
+    pub auth_id: Option<AuthId>,
+    pub created_at: DateTime<Utc>,
+    pub linked_at: Option<DateTime<Utc>>,
+}
+
+/// A user to create; `auth_id` set when the user is created already linked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub id: UserId,
+    pub profile: Profile,
+    pub auth_id: Option<AuthId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_is_trimmed_and_compared_case_insensitively() {
+        let a = Email::new("  Alice@Example.COM ").unwrap();
+        let b = Email::new("alice@example.com").unwrap();
+        assert_eq!(a.as_str(), "Alice@Example.COM");
+        assert_eq!(a.normalized(), "alice@example.com");
+        assert!(a.matches(&b));
+    }
+
+    #[test]
+    fn malformed_emails_are_rejected_with_a_reason() {
+        assert_eq!(Email::new("   "), Err(EmailError::Empty));
+        assert!(matches!(Email::new("no-at-sign"), Err(EmailError::Malformed(_))));
+        assert!(matches!(Email::new("a@localhost"), Err(EmailError::Malformed(_))));
+        assert!(matches!(Email::new("a b@example.com"), Err(EmailError::Malformed(_))));
+        assert!(matches!(Email::new("@example.com"), Err(EmailError::Malformed(_))));
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert_eq!(Email::new(&long), Err(EmailError::TooLong));
+    }
+
+    #[test]
+    fn the_nil_uuid_is_an_unsaved_identity() {
+        assert!(AuthId::new(Uuid::nil()).is_unsaved());
+        assert!(!AuthId::new(Uuid::new_v4()).is_unsaved());
+    }
+}

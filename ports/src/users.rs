@@ -1,0 +1,143 @@
+use async_trait::async_trait;
+
+use crate::types::{AuthId, Email, NewUser, Profile, User, UserId};
+
+/// A failure of the store itself, as opposed to a business outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached or timed out; retrying later may succeed.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Why [`UserStore::create_linked`] did not create the user.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateLinkedError {
+    /// Another user holds that email (case-insensitively).
+    #[error("a user with that email exists")]
+    EmailTaken,
+    /// Another user is linked to that identity.
+    #[error("a user is linked to that identity")]
+    AuthIdTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why [`UserStore::set_link`] or [`UserStore::update_profile`] changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("no such user")]
+    UserNotFound,
+    /// The user's current link is not the expected one (compare-and-set lost).
+    #[error("the user's link changed meanwhile (now {current:?})")]
+    Changed { current: Option<AuthId> },
+    /// Another user is linked to that identity.
+    #[error("the identity is linked to another user")]
+    AuthIdTaken,
+    /// Another user holds the new email.
+    #[error("another user holds that email")]
+    EmailTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub added: u64,
+    /// Rows whose email was already present (case-insensitively).
+    pub skipped: u64,
+}
+
+/// Filters for listing users.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    /// `Some(true)`: only linked users; `Some(false)`: only unlinked ones.
+    pub linked: Option<bool>,
+    /// Case-insensitive substring of email, first or last name.
+    pub search: Option<String>,
+}
+
+/// One page of users in id order; `has_more` when users follow the last one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPage {
+    pub users: Vec<User>,
+    pub has_more: bool,
+}
+
+/// Persistence of users and their links.
+///
+/// Every method is atomic on its own, and the guarantees hold across any number
+/// of service instances sharing the store: one user per identity, one user per
+/// email (case-insensitive).
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
+    /// The user linked to `auth_id`, if any.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    async fn find_by_auth_id(&self, auth_id: AuthId) -> Result<Option<User>, StoreError>;
+
+    /// The user with this id, if any.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
+
+    /// The user holding this email (case-insensitive), if any.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
+
+    /// Creates a user, linked when `user.auth_id` is set, in one atomic step.
+    ///
+    /// # Errors
+    /// `EmailTaken` or `AuthIdTaken` when a uniqueness guarantee would break
+    /// (nothing is written), [`StoreError`] when the store fails.
+    async fn create_linked(&self, user: NewUser) -> Result<User, CreateLinkedError>;
+
+    /// Compare-and-set of a user's link: sets `auth_id` to `new` (`None` unlinks)
+    /// only when it currently equals `expected`.
+    ///
+    /// # Errors
+    /// `UserNotFound`; `Changed` with the current link when it is not `expected`;
+    /// `AuthIdTaken` when another user is linked to `new`; [`StoreError`].
+    async fn set_link(
+        &self,
+        user: UserId,
+        new: Option<AuthId>,
+        expected: Option<AuthId>,
+    ) -> Result<User, LinkError>;
+
+    /// Replaces the user's email and names with `profile` (a profile sync).
+    ///
+    /// # Errors
+    /// `UserNotFound`; `EmailTaken` when another user holds the new email; [`StoreError`].
+    async fn update_profile(&self, user: UserId, profile: &Profile) -> Result<User, LinkError>;
+
+    /// Adds unlinked users, skipping any whose email is already present.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails; nothing of the batch is written then.
+    async fn import(&self, users: Vec<NewUser>) -> Result<ImportOutcome, StoreError>;
+
+    /// Users in id order after `after`, at most `limit` of them.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    async fn list(
+        &self,
+        filter: &UserFilter,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<UserPage, StoreError>;
+
+    /// Checks that the store answers.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when it does not.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
