@@ -1,0 +1,17 @@
+//! identity-link: keeps an application's users linked one-to-one to their Ory
+//! Kratos identities. Use cases and inbound adapters; the ports live in
+//! `identity-link-ports`, the outbound adapters in `identity-link-adapters`.
+
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod export;
+pub mod import;
+pub mod link;
+pub mod metrics;
+pub mod resolve;
+pub mod rest;
+pub mod serve;
+pub mod telemetry;
+pub mod wiring;

@@ -1,0 +1,90 @@
+//! The application state every inbound adapter shares: ports, policy, audit,
+//! metrics. Built once by `wiring`, handed around as `Arc<App>`.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use identity_link_ports::{
+    AuditEvent, AuditLog, AuditOutcome, AuditSource, AuthId, IdentityProvider, UserId, UserStore,
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::audit::AuditSink;
+use crate::link::LinkPolicy;
+use crate::metrics::Metrics;
+
+pub struct App {
+    pub users: Arc<dyn UserStore>,
+    pub identities: Arc<dyn IdentityProvider>,
+    pub audit_log: Arc<dyn AuditLog>,
+    pub audit: AuditSink,
+    pub policy: LinkPolicy,
+    pub metrics: Metrics,
+}
+
+impl App {
+    /// Assembles the state and starts the audit writer (needs a Tokio runtime).
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        identities: Arc<dyn IdentityProvider>,
+        audit_log: Arc<dyn AuditLog>,
+        policy: LinkPolicy,
+        metrics: Metrics,
+    ) -> Self {
+        let audit = AuditSink::spawn(
+            audit_log.clone(),
+            metrics.audit_dropped.clone(),
+            metrics.audit_failed.clone(),
+        );
+        Self {
+            users,
+            identities,
+            audit_log,
+            audit,
+            policy,
+            metrics,
+        }
+    }
+}
+
+/// Who is calling and under which correlation id: what every audit record names.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    pub correlation_id: Uuid,
+    pub source: AuditSource,
+    /// The calling service (`X-Caller`), or the admin acting.
+    pub actor: Option<String>,
+}
+
+impl CallContext {
+    pub fn new(source: AuditSource) -> Self {
+        Self {
+            correlation_id: Uuid::new_v4(),
+            source,
+            actor: None,
+        }
+    }
+
+    /// An audit event of this call.
+    pub fn event(
+        &self,
+        action: &str,
+        outcome: AuditOutcome,
+        auth_id: Option<AuthId>,
+        user_id: Option<UserId>,
+        detail: Value,
+    ) -> AuditEvent {
+        AuditEvent {
+            correlation_id: self.correlation_id,
+            occurred_at: Utc::now(),
+            source: self.source,
+            action: action.to_owned(),
+            outcome,
+            auth_id,
+            user_id,
+            actor: self.actor.clone(),
+            detail,
+        }
+    }
+}

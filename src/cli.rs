@@ -1,0 +1,214 @@
+//! The command line: parses, validates, runs one command, maps failures to
+//! exit codes (0 success, 2 bad usage or configuration, 1 runtime failure).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use identity_link_ports::UserFilter;
+
+use crate::config::{Config, Settings};
+use crate::export::{export, ExportFormat};
+use crate::import::{import_file, ImportError};
+use crate::metrics::Metrics;
+use crate::rest::Exposure;
+use crate::{rest, serve, telemetry, wiring};
+
+#[derive(Debug, Parser)]
+#[command(name = "identity-link", version, about = "Keeps users linked one-to-one to their Ory Kratos identities.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API (migrates first unless --no-migrate).
+    Serve,
+    /// Apply pending schema migrations and exit.
+    Migrate {
+        /// List applied and pending migrations instead of applying them.
+        #[arg(long)]
+        status: bool,
+    },
+    /// Manage application users.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Write users with their auth_id to stdout.
+    Export {
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
+        /// Only users linked to an identity.
+        #[arg(long, conflicts_with = "unlinked")]
+        linked: bool,
+        /// Only users not linked to an identity.
+        #[arg(long)]
+        unlinked: bool,
+    },
+    /// Print the REST OpenAPI document (JSON).
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add existing (unlinked) users from CSV (email,first_name,last_name[,avatar_url]) or a JSON array.
+    Import {
+        /// The CSV or JSON file.
+        file: PathBuf,
+    },
+}
+
+/// A failure and the exit code it deserves.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad usage or configuration: nothing was changed (exit 2).
+    Usage(anyhow::Error),
+    /// The command failed while running (exit 1).
+    Runtime(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Self::Runtime(error)
+    }
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match cli.config.validate() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(error)) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(error)) => {
+            tracing::error!(error = format!("{error:#}"), "command failed");
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs one command with validated settings.
+///
+/// # Errors
+/// A [`Failure`] saying which exit code it deserves.
+pub async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
+    match command {
+        Command::Openapi => {
+            println!("{}", rest::openapi_json());
+            Ok(())
+        }
+        Command::Serve => run_serve(settings).await,
+        Command::Migrate { status } => run_migrate(&settings, status).await,
+        Command::Users {
+            command: UsersCommand::Import { file },
+        } => run_import(&settings, &file).await,
+        Command::Export {
+            format,
+            linked,
+            unlinked,
+        } => {
+            let filter = UserFilter {
+                linked: match (linked, unlinked) {
+                    (true, _) => Some(true),
+                    (_, true) => Some(false),
+                    _ => None,
+                },
+                search: None,
+            };
+            let (users, _, _) = wiring::stores(&settings).await?;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let count = export(users.as_ref(), &filter, format, &mut out).await?;
+            tracing::info!(users = count, "export finished");
+            Ok(())
+        }
+    }
+}
+
+async fn run_serve(settings: Settings) -> Result<(), Failure> {
+    let app = wiring::build(&settings, Metrics::new()).await?;
+    let mut listeners = Vec::new();
+    match settings.internal_listen {
+        Some(internal) => {
+            listeners.push(serve::bind(settings.listen, Exposure::Public).await.map_err(Failure::Usage)?);
+            listeners.push(serve::bind(internal, Exposure::Internal).await.map_err(Failure::Usage)?);
+        }
+        None => listeners.push(serve::bind(settings.listen, Exposure::All).await.map_err(Failure::Usage)?),
+    }
+    for bound in &listeners {
+        tracing::info!(addr = %bound.addr, exposure = ?bound_exposure(bound), identities = %app.identities.describe(), "listening");
+    }
+    serve::run(app, listeners, serve::stop_signal()).await?;
+    Ok(())
+}
+
+fn bound_exposure(bound: &serve::Bound) -> Exposure {
+    bound.exposure()
+}
+
+async fn run_migrate(settings: &Settings, status: bool) -> Result<(), Failure> {
+    let Some(url) = &settings.database_url else {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "migrate needs --database-url (DATABASE_URL); the in-memory store has no schema"
+        )));
+    };
+    let mut out = std::io::stdout().lock();
+    if status {
+        for migration in identity_link_adapters::postgres::migration_status(url).await? {
+            let state = migration.applied_on.as_deref().map_or("pending".to_owned(), |at| format!("applied {at}"));
+            writeln!(out, "V{:<4} {:<32} {state}", migration.version, migration.name).map_err(anyhow::Error::from)?;
+        }
+    } else {
+        let applied = identity_link_adapters::postgres::migrate(url).await?;
+        if applied.is_empty() {
+            writeln!(out, "schema is up to date").map_err(anyhow::Error::from)?;
+        }
+        for migration in applied {
+            writeln!(out, "applied V{} {}", migration.version, migration.name).map_err(anyhow::Error::from)?;
+        }
+    }
+    Ok(())
+}
+
+async fn run_import(settings: &Settings, file: &std::path::Path) -> Result<(), Failure> {
+    let (users, _, _) = wiring::stores(settings).await?;
+    let report = match import_file(users.as_ref(), file).await {
+        Ok(report) => report,
+        Err(ImportError::BadFile(reason)) => return Err(Failure::Usage(anyhow::anyhow!(reason))),
+        Err(ImportError::Store(error)) => return Err(Failure::Runtime(error.into())),
+    };
+    let mut out = std::io::stdout().lock();
+    let write = |out: &mut std::io::StdoutLock<'_>, line: String| {
+        writeln!(out, "{line}").map_err(|error| Failure::Runtime(error.into()))
+    };
+    write(&mut out, format!("added:   {}", report.added))?;
+    write(&mut out, format!("skipped: {} (email already present)", report.skipped))?;
+    write(&mut out, format!("invalid: {}", report.invalid.len()))?;
+    for row in &report.invalid {
+        write(&mut out, format!("  {}: {}", row.location, row.reason))?;
+    }
+    Ok(())
+}

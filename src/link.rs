@@ -1,0 +1,233 @@
+//! The link rule, once: given an identity read from Kratos, return the user it
+//! is linked to, link it to the existing unlinked user holding its (verified)
+//! email, or provision a new linked user. Used by resolve, the webhook and the
+//! admin API; backfill classifies with [`assess`] and links in bulk.
+//!
+//! Concurrency is the store's business: uniqueness constraints decide races,
+//! and a lost race is simply re-read. No process lock is involved, so the rule
+//! holds across any number of instances.
+
+use identity_link_ports::{
+    AuthId, CreateLinkedError, IdentityError, KratosIdentity, LinkError, NewUser, Profile,
+    ProfileError, StoreError, TraitPointers, User, UserId, UserStore,
+};
+
+/// How the rule is configured.
+#[derive(Debug, Clone)]
+pub struct LinkPolicy {
+    /// Provisioning needs the email verified in Kratos.
+    pub require_verified_email: bool,
+    pub traits: TraitPointers,
+}
+
+impl Default for LinkPolicy {
+    fn default() -> Self {
+        Self {
+            require_verified_email: true,
+            traits: TraitPointers::default(),
+        }
+    }
+}
+
+/// What a successful resolution did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    pub user: User,
+    /// A user was provisioned by this call.
+    pub created: bool,
+    /// The identity was attached to an existing unlinked user by this call.
+    pub linked: bool,
+}
+
+impl Resolution {
+    pub fn action(&self) -> &'static str {
+        match (self.created, self.linked) {
+            (true, _) => "created",
+            (_, true) => "linked",
+            _ => "resolved",
+        }
+    }
+}
+
+/// Why an identity could not be resolved to a user.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("Kratos has no identity with this id")]
+    IdentityNotFound,
+    #[error("the identity's email belongs to a user linked to another identity")]
+    IdentityDuplicate,
+    #[error("the identity's email matches an existing user but is not verified in Kratos, so it was not linked")]
+    LinkUnverified,
+    #[error("the identity's traits lack a usable email: {0}")]
+    TraitsMissing(#[from] ProfileError),
+    #[error("provisioning needs a verified email address and the identity's is not verified")]
+    EmailUnverified,
+    #[error("the identity is not active in Kratos")]
+    Inactive,
+    #[error("Kratos is unavailable: {0}")]
+    KratosUnavailable(String),
+    #[error("the database is unavailable: {0}")]
+    DatabaseUnavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ResolveError {
+    /// The stable error code callers see.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::IdentityNotFound => "identity_not_found",
+            Self::IdentityDuplicate => "identity_duplicate",
+            Self::LinkUnverified => "identity_link_unverified",
+            Self::TraitsMissing(_) => "identity_traits_missing",
+            Self::EmailUnverified => "identity_email_unverified",
+            Self::Inactive => "identity_inactive",
+            Self::KratosUnavailable(_) => "kratos_unavailable",
+            Self::DatabaseUnavailable(_) => "database_unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    /// True when the same call may succeed later without any change.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::KratosUnavailable(_) | Self::DatabaseUnavailable(_)
+        )
+    }
+}
+
+impl From<StoreError> for ResolveError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(reason) => Self::DatabaseUnavailable(reason),
+            StoreError::Unknown(error) => Self::Internal(error),
+        }
+    }
+}
+
+impl From<IdentityError> for ResolveError {
+    fn from(error: IdentityError) -> Self {
+        match error {
+            IdentityError::NotFound => Self::IdentityNotFound,
+            IdentityError::Unavailable(reason) => Self::KratosUnavailable(reason),
+            other => Self::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+/// An identity judged fit to be linked: its profile and whether its email is verified.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub profile: Profile,
+    pub verified: bool,
+}
+
+/// Checks what the rule needs of an identity before any write: active, a usable email.
+///
+/// # Errors
+/// `Inactive` or `TraitsMissing`.
+pub fn assess(identity: &KratosIdentity, policy: &LinkPolicy) -> Result<Candidate, ResolveError> {
+    if !identity.is_active() {
+        return Err(ResolveError::Inactive);
+    }
+    let profile = identity.profile(&policy.traits)?;
+    let verified = identity.is_verified(&profile.email);
+    Ok(Candidate { profile, verified })
+}
+
+/// How many times a lost race is re-read before giving up. Each loss means
+/// another writer made progress, so a handful is plenty.
+const MAX_RACES: usize = 5;
+
+/// The rule (CONTRACT §3 "Rules") for an identity already read from Kratos.
+///
+/// # Errors
+/// Every [`ResolveError`] but `IdentityNotFound` and `KratosUnavailable`.
+pub async fn link_or_provision(
+    users: &dyn UserStore,
+    identity: &KratosIdentity,
+    policy: &LinkPolicy,
+) -> Result<Resolution, ResolveError> {
+    let existing = |user: User| Resolution {
+        user,
+        created: false,
+        linked: false,
+    };
+    let mut candidate = None;
+    for _ in 0..MAX_RACES {
+        if let Some(user) = users.find_by_auth_id(identity.id).await? {
+            return Ok(existing(user));
+        }
+        let Candidate { profile, verified } = match &candidate {
+            Some(candidate) => candidate,
+            None => candidate.insert(assess(identity, policy)?),
+        };
+        match users.find_by_email(&profile.email).await? {
+            Some(user) if user.auth_id == Some(identity.id) => return Ok(existing(user)),
+            Some(user) if user.auth_id.is_some() => return Err(ResolveError::IdentityDuplicate),
+            Some(user) => {
+                if !verified {
+                    return Err(ResolveError::LinkUnverified);
+                }
+                match users.set_link(user.id, Some(identity.id), None).await {
+                    Ok(user) => {
+                        return Ok(Resolution {
+                            user,
+                            created: false,
+                            linked: true,
+                        })
+                    }
+                    // Someone linked this user or this identity meanwhile: re-read.
+                    Err(LinkError::Changed { .. } | LinkError::AuthIdTaken) => continue,
+                    Err(LinkError::UserNotFound) => continue,
+                    Err(LinkError::EmailTaken) => return Err(ResolveError::IdentityDuplicate),
+                    Err(LinkError::Store(error)) => return Err(error.into()),
+                }
+            }
+            None => {
+                if policy.require_verified_email && !verified {
+                    return Err(ResolveError::EmailUnverified);
+                }
+                let new = NewUser {
+                    id: UserId::generate(),
+                    profile: profile.clone(),
+                    auth_id: Some(identity.id),
+                };
+                match users.create_linked(new).await {
+                    Ok(user) => {
+                        return Ok(Resolution {
+                            user,
+                            created: true,
+                            linked: false,
+                        })
+                    }
+                    // Another call created this identity's user, or a user took
+                    // the email, meanwhile: re-read and decide again.
+                    Err(CreateLinkedError::AuthIdTaken | CreateLinkedError::EmailTaken) => {
+                        continue
+                    }
+                    Err(CreateLinkedError::Store(error)) => return Err(error.into()),
+                }
+            }
+        }
+    }
+    Err(ResolveError::Internal(anyhow::anyhow!(
+        "identity {} lost {MAX_RACES} races in a row; giving up",
+        identity.id
+    )))
+}
+
+/// Looks up the linked user without asking Kratos.
+///
+/// # Errors
+/// `DatabaseUnavailable` or `Internal`.
+pub async fn linked_user(
+    users: &dyn UserStore,
+    auth_id: AuthId,
+) -> Result<Option<User>, ResolveError> {
+    Ok(users.find_by_auth_id(auth_id).await?)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,104 @@
+//! Builds the application from validated settings: picks the adapters,
+//! migrates, and connects the metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use identity_link_adapters::fixture::FixtureIdentities;
+use identity_link_adapters::kratos::{KratosAdmin, KratosSettings};
+use identity_link_adapters::memory::{MemoryAuditLog, MemoryUserStore};
+use identity_link_adapters::postgres::{self, PostgresAuditLog, PostgresSettings, PostgresUserStore};
+use identity_link_ports::{AuditLog, IdentityProvider, UserStore};
+
+use crate::app::App;
+use crate::config::{IdentitySource, Settings};
+use crate::metrics::Metrics;
+
+/// Delay before the first Kratos retry.
+const KRATOS_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The identity provider the settings name.
+///
+/// # Errors
+/// When the fixture cannot be read or the HTTP client cannot be built.
+pub fn identity_provider(
+    settings: &Settings,
+    metrics: &Metrics,
+) -> anyhow::Result<Arc<dyn IdentityProvider>> {
+    Ok(match &settings.identities {
+        IdentitySource::Kratos { admin_url, token } => {
+            let calls = metrics.kratos_calls.clone();
+            let admin = KratosAdmin::new(KratosSettings {
+                admin_url: admin_url.clone(),
+                token: token.clone(),
+                timeout: settings.kratos_timeout,
+                retries: settings.kratos_retries,
+                backoff: KRATOS_BACKOFF,
+            })?
+            .with_observer(Arc::new(move |operation, status| {
+                calls.with_label_values(&[operation, status]).inc();
+            }));
+            Arc::new(admin)
+        }
+        IdentitySource::Fixture(path) => Arc::new(FixtureIdentities::load(path)?),
+        IdentitySource::Demo => {
+            tracing::info!(
+                "no KRATOS_ADMIN_URL or KRATOS_FIXTURE_PATH: using the bundled demo identities"
+            );
+            Arc::new(FixtureIdentities::demo()?)
+        }
+    })
+}
+
+/// The stores the settings name; migrates Postgres first unless told not to.
+///
+/// # Errors
+/// When the database URL is invalid or migrating fails.
+pub async fn stores(
+    settings: &Settings,
+) -> anyhow::Result<(Arc<dyn UserStore>, Arc<dyn AuditLog>, Option<deadpool_postgres::Pool>)> {
+    match &settings.database_url {
+        Some(url) => {
+            if settings.migrate {
+                let applied = postgres::migrate(url).await?;
+                for migration in &applied {
+                    tracing::info!(version = migration.version, name = %migration.name, "migration applied");
+                }
+            }
+            let pool = postgres::pool(&PostgresSettings {
+                url: url.clone(),
+                pool_size: settings.database_pool_size,
+                acquire_timeout: Duration::from_secs(5),
+            })?;
+            Ok((
+                Arc::new(PostgresUserStore::new(pool.clone())),
+                Arc::new(PostgresAuditLog::new(pool.clone())),
+                Some(pool),
+            ))
+        }
+        None => {
+            tracing::warn!("no DATABASE_URL: users are kept in memory and lost on exit (not durable)");
+            Ok((
+                Arc::new(MemoryUserStore::new()),
+                Arc::new(MemoryAuditLog::new()),
+                None,
+            ))
+        }
+    }
+}
+
+/// The whole application.
+///
+/// # Errors
+/// As [`stores`] and [`identity_provider`].
+pub async fn build(settings: &Settings, metrics: Metrics) -> anyhow::Result<Arc<App>> {
+    let identities = identity_provider(settings, &metrics)?;
+    let (users, audit_log, _pool) = stores(settings).await?;
+    Ok(Arc::new(App::new(
+        users,
+        identities,
+        audit_log,
+        settings.policy.clone(),
+        metrics,
+    )))
+}
