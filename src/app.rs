@@ -11,6 +11,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::audit::AuditSink;
+use crate::config::Settings;
 use crate::link::LinkPolicy;
 use crate::metrics::Metrics;
 
@@ -21,6 +22,8 @@ pub struct App {
     pub audit: AuditSink,
     pub policy: LinkPolicy,
     pub metrics: Metrics,
+    /// The validated configuration (secrets stay wrapped).
+    pub settings: Settings,
 }
 
 impl App {
@@ -29,7 +32,7 @@ impl App {
         users: Arc<dyn UserStore>,
         identities: Arc<dyn IdentityProvider>,
         audit_log: Arc<dyn AuditLog>,
-        policy: LinkPolicy,
+        settings: Settings,
         metrics: Metrics,
     ) -> Self {
         let audit = AuditSink::spawn(
@@ -42,8 +45,9 @@ impl App {
             identities,
             audit_log,
             audit,
-            policy,
+            policy: settings.policy.clone(),
             metrics,
+            settings,
         }
     }
 }

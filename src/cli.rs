@@ -16,7 +16,11 @@ use crate::rest::Exposure;
 use crate::{rest, serve, telemetry, wiring};
 
 #[derive(Debug, Parser)]
-#[command(name = "identity-link", version, about = "Keeps users linked one-to-one to their Ory Kratos identities.")]
+#[command(
+    name = "identity-link",
+    version,
+    about = "Keeps users linked one-to-one to their Ory Kratos identities."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub config: Config,
@@ -89,7 +93,10 @@ pub fn main() -> ExitCode {
         }
     };
     telemetry::init(settings.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the runtime: {error}");
@@ -153,10 +160,22 @@ async fn run_serve(settings: Settings) -> Result<(), Failure> {
     let mut listeners = Vec::new();
     match settings.internal_listen {
         Some(internal) => {
-            listeners.push(serve::bind(settings.listen, Exposure::Public).await.map_err(Failure::Usage)?);
-            listeners.push(serve::bind(internal, Exposure::Internal).await.map_err(Failure::Usage)?);
+            listeners.push(
+                serve::bind(settings.listen, Exposure::Public)
+                    .await
+                    .map_err(Failure::Usage)?,
+            );
+            listeners.push(
+                serve::bind(internal, Exposure::Internal)
+                    .await
+                    .map_err(Failure::Usage)?,
+            );
         }
-        None => listeners.push(serve::bind(settings.listen, Exposure::All).await.map_err(Failure::Usage)?),
+        None => listeners.push(
+            serve::bind(settings.listen, Exposure::All)
+                .await
+                .map_err(Failure::Usage)?,
+        ),
     }
     for bound in &listeners {
         tracing::info!(addr = %bound.addr, exposure = ?bound_exposure(bound), identities = %app.identities.describe(), "listening");
@@ -178,8 +197,16 @@ async fn run_migrate(settings: &Settings, status: bool) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     if status {
         for migration in identity_link_adapters::postgres::migration_status(url).await? {
-            let state = migration.applied_on.as_deref().map_or("pending".to_owned(), |at| format!("applied {at}"));
-            writeln!(out, "V{:<4} {:<32} {state}", migration.version, migration.name).map_err(anyhow::Error::from)?;
+            let state = migration
+                .applied_on
+                .as_deref()
+                .map_or("pending".to_owned(), |at| format!("applied {at}"));
+            writeln!(
+                out,
+                "V{:<4} {:<32} {state}",
+                migration.version, migration.name
+            )
+            .map_err(anyhow::Error::from)?;
         }
     } else {
         let applied = identity_link_adapters::postgres::migrate(url).await?;
@@ -187,7 +214,8 @@ async fn run_migrate(settings: &Settings, status: bool) -> Result<(), Failure> {
             writeln!(out, "schema is up to date").map_err(anyhow::Error::from)?;
         }
         for migration in applied {
-            writeln!(out, "applied V{} {}", migration.version, migration.name).map_err(anyhow::Error::from)?;
+            writeln!(out, "applied V{} {}", migration.version, migration.name)
+                .map_err(anyhow::Error::from)?;
         }
     }
     Ok(())
@@ -205,7 +233,10 @@ async fn run_import(settings: &Settings, file: &std::path::Path) -> Result<(), F
         writeln!(out, "{line}").map_err(|error| Failure::Runtime(error.into()))
     };
     write(&mut out, format!("added:   {}", report.added))?;
-    write(&mut out, format!("skipped: {} (email already present)", report.skipped))?;
+    write(
+        &mut out,
+        format!("skipped: {} (email already present)", report.skipped),
+    )?;
     write(&mut out, format!("invalid: {}", report.invalid.len()))?;
     for row in &report.invalid {
         write(&mut out, format!("  {}: {}", row.location, row.reason))?;

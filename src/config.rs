@@ -34,7 +34,12 @@ pub struct Config {
     #[arg(long, env = "KRATOS_ADMIN_URL", global = true)]
     pub kratos_admin_url: Option<String>,
     /// Bearer token sent to the Kratos admin API (Ory Network API key).
-    #[arg(long, env = "KRATOS_ADMIN_TOKEN", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "KRATOS_ADMIN_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
     pub kratos_admin_token: Option<String>,
     /// Kratos public API, for admin session checks (/sessions/whoami).
     #[arg(long, env = "KRATOS_PUBLIC_URL", global = true)]
@@ -49,7 +54,12 @@ pub struct Config {
     #[arg(long, env = "KRATOS_RETRIES", default_value_t = 2, global = true)]
     pub kratos_retries: usize,
     /// Address of every endpoint.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "LISTEN_ADDR",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub listen: String,
     /// When set, /rest/internal/* is served only on this address.
     #[arg(long, env = "INTERNAL_LISTEN_ADDR", global = true)]
@@ -76,10 +86,20 @@ pub struct Config {
     #[arg(long, env = "TRAIT_EMAIL", default_value = "/email", global = true)]
     pub trait_email: String,
     /// JSON pointer of the first name in the identity's traits.
-    #[arg(long, env = "TRAIT_FIRST_NAME", default_value = "/name/first", global = true)]
+    #[arg(
+        long,
+        env = "TRAIT_FIRST_NAME",
+        default_value = "/name/first",
+        global = true
+    )]
     pub trait_first_name: String,
     /// JSON pointer of the last name in the identity's traits.
-    #[arg(long, env = "TRAIT_LAST_NAME", default_value = "/name/last", global = true)]
+    #[arg(
+        long,
+        env = "TRAIT_LAST_NAME",
+        default_value = "/name/last",
+        global = true
+    )]
     pub trait_last_name: String,
     /// JSON pointer of the avatar URL in the identity's traits.
     #[arg(long, env = "TRAIT_AVATAR", default_value = "/picture", global = true)]
@@ -127,9 +147,9 @@ fn http_url(flag: &str, raw: &str) -> anyhow::Result<Url> {
 }
 
 fn socket(flag: &str, raw: &str) -> anyhow::Result<SocketAddr> {
-    raw.trim()
-        .parse()
-        .map_err(|error| anyhow::anyhow!("--{flag}: `{raw}` is not an address like 127.0.0.1:8080: {error}"))
+    raw.trim().parse().map_err(|error| {
+        anyhow::anyhow!("--{flag}: `{raw}` is not an address like 127.0.0.1:8080: {error}")
+    })
 }
 
 fn pointer(flag: &str, raw: &str) -> anyhow::Result<String> {

@@ -40,11 +40,19 @@ impl<'a> From<&'a User> for ExportRow<'a> {
 }
 
 fn csv_writer<W: Write>(out: W) -> csv::Writer<W> {
-    csv::WriterBuilder::new().has_headers(false).from_writer(out)
+    csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(out)
 }
 
 const HEADER: [&str; 7] = [
-    "user_id", "email", "first_name", "last_name", "auth_id", "created_at", "linked_at",
+    "user_id",
+    "email",
+    "first_name",
+    "last_name",
+    "auth_id",
+    "created_at",
+    "linked_at",
 ];
 
 /// Writes every user matching `filter` to `out`; returns how many.

@@ -69,17 +69,16 @@ fn to_new_user(row: Row) -> Result<NewUser, String> {
     })
 }
 
-/// Reads the file into rows (with locations) and rows that could not be read.
-fn read_rows(path: &Path) -> Result<(Vec<(String, NewUser)>, Vec<InvalidRow>), ImportError> {
-    let content = std::fs::read_to_string(path)
-        .map_err(|error| ImportError::BadFile(format!("cannot read {}: {error}", path.display())))?;
+/// Reads the file into users to import and rows that could not be read.
+fn read_rows(path: &Path) -> Result<(Vec<NewUser>, Vec<InvalidRow>), ImportError> {
+    let content = std::fs::read_to_string(path).map_err(|error| {
+        ImportError::BadFile(format!("cannot read {}: {error}", path.display()))
+    })?;
     let mut rows = Vec::new();
     let mut invalid = Vec::new();
-    let mut accept = |location: String, row: Result<Row, String>| {
-        match row.and_then(to_new_user) {
-            Ok(user) => rows.push((location, user)),
-            Err(reason) => invalid.push(InvalidRow { location, reason }),
-        }
+    let mut accept = |location: String, row: Result<Row, String>| match row.and_then(to_new_user) {
+        Ok(user) => rows.push(user),
+        Err(reason) => invalid.push(InvalidRow { location, reason }),
     };
     if content.trim_start().starts_with('[') {
         let entries: Vec<serde_json::Value> = serde_json::from_str(&content).map_err(|error| {
@@ -118,11 +117,17 @@ fn read_rows(path: &Path) -> Result<(Vec<(String, NewUser)>, Vec<InvalidRow>), I
             let (location, row) = match record {
                 Ok(record) if record.len() != names.len() => (
                     format!("line {}", line(&record)),
-                    Err(format!("expected {} fields, found {}", names.len(), record.len())),
+                    Err(format!(
+                        "expected {} fields, found {}",
+                        names.len(),
+                        record.len()
+                    )),
                 ),
                 Ok(record) => (
                     format!("line {}", line(&record)),
-                    record.deserialize::<Row>(Some(&headers)).map_err(|error| error.to_string()),
+                    record
+                        .deserialize::<Row>(Some(&headers))
+                        .map_err(|error| error.to_string()),
                 ),
                 Err(error) => (
                     format!("line {}", error.position().map_or(0, |p| p.line())),
@@ -146,7 +151,7 @@ pub async fn import_file(users: &dyn UserStore, path: &Path) -> Result<ImportRep
         invalid,
         ..ImportReport::default()
     };
-    let mut rows = rows.into_iter().map(|(_, user)| user).peekable();
+    let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let batch: Vec<NewUser> = rows.by_ref().take(BATCH).collect();
         let outcome = users.import(batch).await?;
@@ -162,7 +167,10 @@ mod tests {
     use identity_link_adapters::memory::MemoryUserStore;
 
     fn file(content: &str, extension: &str) -> tempfile::NamedTempFile {
-        let file = tempfile::Builder::new().suffix(extension).tempfile().unwrap();
+        let file = tempfile::Builder::new()
+            .suffix(extension)
+            .tempfile()
+            .unwrap();
         std::fs::write(file.path(), content).unwrap();
         file
     }
@@ -208,10 +216,16 @@ mod tests {
     async fn a_wrong_header_or_unreadable_file_imports_nothing() {
         let store = MemoryUserStore::new();
         let csv = file("mail,first,last\na@example.com,A,B\n", ".csv");
-        assert!(matches!(import_file(&store, csv.path()).await, Err(ImportError::BadFile(_))));
+        assert!(matches!(
+            import_file(&store, csv.path()).await,
+            Err(ImportError::BadFile(_))
+        ));
         let missing = import_file(&store, Path::new("/nonexistent/users.csv")).await;
         assert!(matches!(missing, Err(ImportError::BadFile(_))));
         let broken = file("[{\"email\": ", ".json");
-        assert!(matches!(import_file(&store, broken.path()).await, Err(ImportError::BadFile(_))));
+        assert!(matches!(
+            import_file(&store, broken.path()).await,
+            Err(ImportError::BadFile(_))
+        ));
     }
 }

@@ -108,10 +108,12 @@ impl From<StoreError> for ResolveError {
 
 impl From<IdentityError> for ResolveError {
     fn from(error: IdentityError) -> Self {
+        // Anything but "not found" is Kratos failing us (down, misbehaving or
+        // refusing our credentials), never the caller's fault: a 503.
         match error {
             IdentityError::NotFound => Self::IdentityNotFound,
             IdentityError::Unavailable(reason) => Self::KratosUnavailable(reason),
-            other => Self::Internal(anyhow::Error::new(other)),
+            other => Self::KratosUnavailable(other.to_string()),
         }
     }
 }
@@ -204,9 +206,7 @@ pub async fn link_or_provision(
                     }
                     // Another call created this identity's user, or a user took
                     // the email, meanwhile: re-read and decide again.
-                    Err(CreateLinkedError::AuthIdTaken | CreateLinkedError::EmailTaken) => {
-                        continue
-                    }
+                    Err(CreateLinkedError::AuthIdTaken | CreateLinkedError::EmailTaken) => continue,
                     Err(CreateLinkedError::Store(error)) => return Err(error.into()),
                 }
             }

@@ -27,7 +27,9 @@ impl Metrics {
             .expect("a valid metrics prefix");
         let counter = |name: &str, help: &str, labels: &[&str]| {
             let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry.register(Box::new(metric.clone())).expect("unique metric");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("unique metric");
             metric
         };
         let resolutions = counter(
@@ -51,11 +53,14 @@ impl Metrics {
             &["kind", "outcome"],
         );
         let resolve_seconds = HistogramVec::new(
-            HistogramOpts::new("resolve_duration_seconds", "Latency of identity resolutions.")
-                .buckets(vec![
-                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-                    5.0, 10.0,
-                ]),
+            HistogramOpts::new(
+                "resolve_duration_seconds",
+                "Latency of identity resolutions.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ]),
             &["outcome"],
         )
         .expect("valid histogram");
@@ -75,7 +80,9 @@ impl Metrics {
             .expect("unique metric");
         let single = |name: &str, help: &str| {
             let metric = IntCounter::new(name, help).expect("valid metric");
-            registry.register(Box::new(metric.clone())).expect("unique metric");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("unique metric");
             metric
         };
         let audit_dropped = single(

@@ -7,7 +7,9 @@ use std::time::Duration;
 use identity_link_adapters::fixture::FixtureIdentities;
 use identity_link_adapters::kratos::{KratosAdmin, KratosSettings};
 use identity_link_adapters::memory::{MemoryAuditLog, MemoryUserStore};
-use identity_link_adapters::postgres::{self, PostgresAuditLog, PostgresSettings, PostgresUserStore};
+use identity_link_adapters::postgres::{
+    self, PostgresAuditLog, PostgresSettings, PostgresUserStore,
+};
 use identity_link_ports::{AuditLog, IdentityProvider, UserStore};
 
 use crate::app::App;
@@ -56,7 +58,11 @@ pub fn identity_provider(
 /// When the database URL is invalid or migrating fails.
 pub async fn stores(
     settings: &Settings,
-) -> anyhow::Result<(Arc<dyn UserStore>, Arc<dyn AuditLog>, Option<deadpool_postgres::Pool>)> {
+) -> anyhow::Result<(
+    Arc<dyn UserStore>,
+    Arc<dyn AuditLog>,
+    Option<deadpool_postgres::Pool>,
+)> {
     match &settings.database_url {
         Some(url) => {
             if settings.migrate {
@@ -77,7 +83,9 @@ pub async fn stores(
             ))
         }
         None => {
-            tracing::warn!("no DATABASE_URL: users are kept in memory and lost on exit (not durable)");
+            tracing::warn!(
+                "no DATABASE_URL: users are kept in memory and lost on exit (not durable)"
+            );
             Ok((
                 Arc::new(MemoryUserStore::new()),
                 Arc::new(MemoryAuditLog::new()),
@@ -98,7 +106,7 @@ pub async fn build(settings: &Settings, metrics: Metrics) -> anyhow::Result<Arc<
         users,
         identities,
         audit_log,
-        settings.policy.clone(),
+        settings.clone(),
         metrics,
     )))
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use identity_link_ports::{
-    AuditEvent, AuditLog, AuditOutcome, AuditQuery, AuditSource, AuthId, CreateLinkedError,
-    Email, LinkError, NewUser, Profile, UserFilter, UserId, UserStore,
+    AuditEvent, AuditLog, AuditOutcome, AuditQuery, AuditSource, AuthId, CreateLinkedError, Email,
+    LinkError, NewUser, Profile, UserFilter, UserId, UserStore,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -53,16 +53,36 @@ async fn created_users_are_found_by_every_key(store: &dyn UserStore) {
         .expect("create");
     assert_eq!(created.auth_id, Some(id));
     assert!(created.linked_at.is_some());
-    let by_auth = store.find_by_auth_id(id).await.expect("find").expect("some");
+    let by_auth = store
+        .find_by_auth_id(id)
+        .await
+        .expect("find")
+        .expect("some");
     assert_eq!(by_auth, created);
-    let by_id = store.find_by_id(created.id).await.expect("find").expect("some");
+    let by_id = store
+        .find_by_id(created.id)
+        .await
+        .expect("find")
+        .expect("some");
     assert_eq!(by_id, created);
     let other_case = Email::new("  found@EXAMPLE.com").expect("valid");
-    let by_email = store.find_by_email(&other_case).await.expect("find").expect("some");
+    let by_email = store
+        .find_by_email(&other_case)
+        .await
+        .expect("find")
+        .expect("some");
     assert_eq!(by_email.id, created.id);
     assert_eq!(by_email.email.as_str(), "Found@Example.com");
-    assert!(store.find_by_auth_id(auth_id()).await.expect("find").is_none());
-    assert!(store.find_by_id(UserId::generate()).await.expect("find").is_none());
+    assert!(store
+        .find_by_auth_id(auth_id())
+        .await
+        .expect("find")
+        .is_none());
+    assert!(store
+        .find_by_id(UserId::generate())
+        .await
+        .expect("find")
+        .is_none());
 }
 
 async fn uniqueness_holds_for_email_and_identity(store: &dyn UserStore) {
@@ -74,13 +94,22 @@ async fn uniqueness_holds_for_email_and_identity(store: &dyn UserStore) {
     let same_email = store
         .create_linked(new_user("UNIQUE@example.com", Some(auth_id())))
         .await;
-    assert!(matches!(same_email, Err(CreateLinkedError::EmailTaken)), "{same_email:?}");
+    assert!(
+        matches!(same_email, Err(CreateLinkedError::EmailTaken)),
+        "{same_email:?}"
+    );
     let same_identity = store
         .create_linked(new_user("other@example.com", Some(id)))
         .await;
-    assert!(matches!(same_identity, Err(CreateLinkedError::AuthIdTaken)), "{same_identity:?}");
+    assert!(
+        matches!(same_identity, Err(CreateLinkedError::AuthIdTaken)),
+        "{same_identity:?}"
+    );
     let other = Email::new("other@example.com").expect("valid");
-    assert!(store.find_by_email(&other).await.expect("find").is_none(), "nothing written");
+    assert!(
+        store.find_by_email(&other).await.expect("find").is_none(),
+        "nothing written"
+    );
 }
 
 async fn set_link_is_a_compare_and_set(store: &dyn UserStore) {
@@ -91,7 +120,10 @@ async fn set_link_is_a_compare_and_set(store: &dyn UserStore) {
     assert_eq!(user.auth_id, None);
     assert_eq!(user.linked_at, None);
     let first = auth_id();
-    let linked = store.set_link(user.id, Some(first), None).await.expect("link");
+    let linked = store
+        .set_link(user.id, Some(first), None)
+        .await
+        .expect("link");
     assert_eq!(linked.auth_id, Some(first));
     assert!(linked.linked_at.is_some());
 
@@ -108,18 +140,31 @@ async fn set_link_is_a_compare_and_set(store: &dyn UserStore) {
     let taken = store.set_link(user.id, holder.auth_id, Some(first)).await;
     assert!(matches!(taken, Err(LinkError::AuthIdTaken)), "{taken:?}");
     assert_eq!(
-        store.find_by_id(user.id).await.expect("find").expect("some").auth_id,
+        store
+            .find_by_id(user.id)
+            .await
+            .expect("find")
+            .expect("some")
+            .auth_id,
         Some(first),
         "a refused link changes nothing"
     );
 
-    let unlinked = store.set_link(user.id, None, Some(first)).await.expect("unlink");
+    let unlinked = store
+        .set_link(user.id, None, Some(first))
+        .await
+        .expect("unlink");
     assert_eq!(unlinked.auth_id, None);
     assert_eq!(unlinked.linked_at, None);
     assert!(store.find_by_auth_id(first).await.expect("find").is_none());
 
-    let missing = store.set_link(UserId::generate(), Some(auth_id()), None).await;
-    assert!(matches!(missing, Err(LinkError::UserNotFound)), "{missing:?}");
+    let missing = store
+        .set_link(UserId::generate(), Some(auth_id()), None)
+        .await;
+    assert!(
+        matches!(missing, Err(LinkError::UserNotFound)),
+        "{missing:?}"
+    );
 }
 
 async fn profile_updates_keep_emails_unique(store: &dyn UserStore) {
@@ -131,15 +176,23 @@ async fn profile_updates_keep_emails_unique(store: &dyn UserStore) {
         .create_linked(new_user("taken@example.com", None))
         .await
         .expect("create");
-    let refused = store.update_profile(user.id, &profile("Taken@example.com")).await;
+    let refused = store
+        .update_profile(user.id, &profile("Taken@example.com"))
+        .await;
     assert!(matches!(refused, Err(LinkError::EmailTaken)), "{refused:?}");
 
     let mut renamed = profile("SYNC@example.com");
     renamed.first_name = Some("Augusta".into());
-    let updated = store.update_profile(user.id, &renamed).await.expect("own email, new case");
+    let updated = store
+        .update_profile(user.id, &renamed)
+        .await
+        .expect("own email, new case");
     assert_eq!(updated.email.as_str(), "SYNC@example.com");
     assert_eq!(updated.first_name.as_deref(), Some("Augusta"));
-    assert_eq!(updated.auth_id, user.auth_id, "a profile sync keeps the link");
+    assert_eq!(
+        updated.auth_id, user.auth_id,
+        "a profile sync keeps the link"
+    );
 
     let moved = store
         .update_profile(user.id, &profile("moved@example.com"))
@@ -258,7 +311,9 @@ pub async fn audit_log(log: Arc<dyn AuditLog>) {
         actor: Some("admin:test".into()),
         detail: json!({"note": action}),
     };
-    log.append(&[event("first", Some(user), None)]).await.expect("append");
+    log.append(&[event("first", Some(user), None)])
+        .await
+        .expect("append");
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     log.append(&[
         event("second", None, Some(identity)),
@@ -280,7 +335,11 @@ pub async fn audit_log(log: Arc<dyn AuditLog>) {
         .await
         .expect("query");
     let actions: Vec<_> = found.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["third", "second", "first"], "newest first, either key");
+    assert_eq!(
+        actions,
+        ["third", "second", "first"],
+        "newest first, either key"
+    );
     assert_eq!(found[0].outcome, AuditOutcome::Failed("conflict".into()));
     assert_eq!(found[0].actor.as_deref(), Some("admin:test"));
     assert_eq!(found[0].detail, json!({"note": "third"}));

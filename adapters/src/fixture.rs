@@ -155,17 +155,23 @@ impl IdentityProvider for FixtureIdentities {
     ) -> Result<IdentityPage, IdentityError> {
         let start = match page {
             None => 0,
-            Some(PageToken(token)) => token
-                .parse::<usize>()
-                .map_err(|_| IdentityError::Rejected {
-                    status: 400,
-                    message: format!("invalid page token {token:?}"),
-                })?,
+            Some(PageToken(token)) => {
+                token
+                    .parse::<usize>()
+                    .map_err(|_| IdentityError::Rejected {
+                        status: 400,
+                        message: format!("invalid page token {token:?}"),
+                    })?
+            }
         };
         let size = page_size.clamp(1, 500) as usize;
         let identities = self.read();
         let end = (start + size).min(identities.ordered.len());
-        let slice = identities.ordered.get(start..end).unwrap_or_default().to_vec();
+        let slice = identities
+            .ordered
+            .get(start..end)
+            .unwrap_or_default()
+            .to_vec();
         let next = (end < identities.ordered.len()).then(|| PageToken(end.to_string()));
         Ok(IdentityPage {
             identities: slice,
@@ -218,10 +224,17 @@ mod tests {
     fn a_bad_fixture_names_the_file_and_entry() {
         let dir = std::env::temp_dir().join(format!("fixture-{}", uuid::Uuid::new_v4()));
         std::fs::write(&dir, r#"[{"id": "not-a-uuid", "traits": {}}]"#).unwrap();
-        let error = FixtureIdentities::load(&dir).err().expect("rejected").to_string();
+        let error = FixtureIdentities::load(&dir)
+            .err()
+            .expect("rejected")
+            .to_string();
         assert!(error.contains("entry 0"), "{error}");
         std::fs::remove_file(&dir).ok();
         let missing = FixtureIdentities::load(Path::new("/nonexistent/identities.json"));
-        assert!(missing.err().expect("rejected").to_string().contains("cannot read"));
+        assert!(missing
+            .err()
+            .expect("rejected")
+            .to_string()
+            .contains("cannot read"));
     }
 }

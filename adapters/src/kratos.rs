@@ -213,7 +213,9 @@ impl IdentityProvider for KratosAdmin {
         url.query_pairs_mut()
             .append_pair("credentials_identifier", identifier);
         let response = self
-            .send("find_by_identifier", || self.request(Method::GET, url.clone()))
+            .send("find_by_identifier", || {
+                self.request(Method::GET, url.clone())
+            })
             .await?;
         let dtos: Vec<IdentityDto> = Self::json("find_by_identifier", response).await?;
         dtos.into_iter().map(IdentityDto::into_domain).collect()

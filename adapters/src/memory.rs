@@ -7,9 +7,8 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::Utc;
 use identity_link_ports::{
-    AuditError, AuditEvent, AuditLog, AuditQuery, AuthId, CreateLinkedError, Email,
-    ImportOutcome, LinkError, NewUser, Profile, StoreError, User, UserFilter, UserId, UserPage,
-    UserStore,
+    AuditError, AuditEvent, AuditLog, AuditQuery, AuthId, CreateLinkedError, Email, ImportOutcome,
+    LinkError, NewUser, Profile, StoreError, User, UserFilter, UserId, UserPage, UserStore,
 };
 
 #[derive(Default)]
@@ -33,7 +32,9 @@ impl MemoryUserStore {
     fn lock(&self) -> MutexGuard<'_, Users> {
         // A panic while holding the lock cannot leave the maps half-updated:
         // every mutation below checks first and writes after.
-        self.users.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.users
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -123,7 +124,11 @@ impl UserStore for MemoryUserStore {
             return Err(LinkError::Changed { current });
         }
         if let Some(auth_id) = new {
-            if users.by_auth_id.get(&auth_id).is_some_and(|owner| *owner != id) {
+            if users
+                .by_auth_id
+                .get(&auth_id)
+                .is_some_and(|owner| *owner != id)
+            {
                 return Err(LinkError::AuthIdTaken);
             }
         }

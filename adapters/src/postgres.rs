@@ -192,7 +192,9 @@ pub fn store_error(error: tokio_postgres::Error) -> StoreError {
 pub fn pool_error(error: PoolError) -> StoreError {
     match error {
         PoolError::Backend(error) => store_error(error),
-        PoolError::Timeout(_) => StoreError::Unavailable("timed out waiting for a connection".into()),
+        PoolError::Timeout(_) => {
+            StoreError::Unavailable("timed out waiting for a connection".into())
+        }
         other => StoreError::Unavailable(other.to_string()),
     }
 }
@@ -209,7 +211,10 @@ pub fn user_from_row(row: &Row) -> Result<User, StoreError> {
     let email = Email::new(&email).map_err(|error| {
         StoreError::Unknown(anyhow::anyhow!("stored email is not valid: {error}"))
     })?;
-    let get = |column| row.try_get::<_, Option<String>>(column).map_err(store_error);
+    let get = |column| {
+        row.try_get::<_, Option<String>>(column)
+            .map_err(store_error)
+    };
     Ok(User {
         id: UserId::new(row.try_get("id").map_err(store_error)?),
         email,
@@ -250,7 +255,11 @@ impl PostgresUserStore {
         Self { pool }
     }
 
-    async fn one_user(&self, sql: &str, param: &(dyn tokio_postgres::types::ToSql + Sync)) -> Result<Option<User>, StoreError> {
+    async fn one_user(
+        &self,
+        sql: &str,
+        param: &(dyn tokio_postgres::types::ToSql + Sync),
+    ) -> Result<Option<User>, StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let statement = client.prepare_cached(sql).await.map_err(store_error)?;
         client
@@ -526,7 +535,12 @@ impl AuditLog for PostgresAuditLog {
             actors.push(event.actor.as_deref());
             details.push(&event.detail);
         }
-        let client = self.pool.get().await.map_err(pool_error).map_err(audit_error)?;
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(pool_error)
+            .map_err(audit_error)?;
         let statement = client
             .prepare_cached(
                 "INSERT INTO identity_audit
@@ -557,7 +571,12 @@ impl AuditLog for PostgresAuditLog {
     }
 
     async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, AuditError> {
-        let client = self.pool.get().await.map_err(pool_error).map_err(audit_error)?;
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(pool_error)
+            .map_err(audit_error)?;
         let rows = client
             .query(
                 "SELECT correlation_id, occurred_at, source, action, outcome, auth_id, user_id, actor, detail

@@ -239,11 +239,20 @@ mod tests {
     fn a_missing_or_malformed_email_trait_is_an_error() {
         let pointers = TraitPointers::default();
         let missing = identity(json!({"name": {"first": "A"}}), true);
-        assert!(matches!(missing.profile(&pointers), Err(ProfileError::EmailMissing(_))));
+        assert!(matches!(
+            missing.profile(&pointers),
+            Err(ProfileError::EmailMissing(_))
+        ));
         let number = identity(json!({"email": 42}), true);
-        assert!(matches!(number.profile(&pointers), Err(ProfileError::EmailMissing(_))));
+        assert!(matches!(
+            number.profile(&pointers),
+            Err(ProfileError::EmailMissing(_))
+        ));
         let garbage = identity(json!({"email": "not an address"}), true);
-        assert!(matches!(garbage.profile(&pointers), Err(ProfileError::EmailInvalid(_))));
+        assert!(matches!(
+            garbage.profile(&pointers),
+            Err(ProfileError::EmailInvalid(_))
+        ));
     }
 
     #[test]
@@ -258,6 +267,9 @@ mod tests {
     #[test]
     fn match_keys_cover_the_trait_and_address_identifiers_once_each() {
         let id = identity(json!({"email": "ada@example.com"}), true);
-        assert_eq!(id.match_keys(&TraitPointers::default()), vec!["ada@example.com"]);
+        assert_eq!(
+            id.match_keys(&TraitPointers::default()),
+            vec!["ada@example.com"]
+        );
     }
 }

@@ -171,10 +171,22 @@ mod tests {
     #[test]
     fn malformed_emails_are_rejected_with_a_reason() {
         assert_eq!(Email::new("   "), Err(EmailError::Empty));
-        assert!(matches!(Email::new("no-at-sign"), Err(EmailError::Malformed(_))));
-        assert!(matches!(Email::new("a@localhost"), Err(EmailError::Malformed(_))));
-        assert!(matches!(Email::new("a b@example.com"), Err(EmailError::Malformed(_))));
-        assert!(matches!(Email::new("@example.com"), Err(EmailError::Malformed(_))));
+        assert!(matches!(
+            Email::new("no-at-sign"),
+            Err(EmailError::Malformed(_))
+        ));
+        assert!(matches!(
+            Email::new("a@localhost"),
+            Err(EmailError::Malformed(_))
+        ));
+        assert!(matches!(
+            Email::new("a b@example.com"),
+            Err(EmailError::Malformed(_))
+        ));
+        assert!(matches!(
+            Email::new("@example.com"),
+            Err(EmailError::Malformed(_))
+        ));
         let long = format!("{}@example.com", "a".repeat(250));
         assert_eq!(Email::new(&long), Err(EmailError::TooLong));
     }

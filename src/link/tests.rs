@@ -42,12 +42,16 @@ async fn unlinked_user(store: &MemoryUserStore, email: &str) -> User {
 async fn a_new_verified_identity_provisions_a_linked_user() {
     let store = MemoryUserStore::new();
     let id = identity("new@example.com", true);
-    let resolution = link_or_provision(&store, &id, &LinkPolicy::default()).await.unwrap();
+    let resolution = link_or_provision(&store, &id, &LinkPolicy::default())
+        .await
+        .unwrap();
     assert!(resolution.created && !resolution.linked);
     assert_eq!(resolution.user.auth_id, Some(id.id));
     assert_eq!(resolution.user.first_name.as_deref(), Some("Ada"));
 
-    let again = link_or_provision(&store, &id, &LinkPolicy::default()).await.unwrap();
+    let again = link_or_provision(&store, &id, &LinkPolicy::default())
+        .await
+        .unwrap();
     assert!(!again.created && !again.linked);
     assert_eq!(again.user.id, resolution.user.id);
 }
@@ -57,7 +61,9 @@ async fn an_existing_unlinked_user_is_linked_when_the_email_is_verified() {
     let store = MemoryUserStore::new();
     let user = unlinked_user(&store, "Existing@Example.com").await;
     let id = identity("existing@example.com", true);
-    let resolution = link_or_provision(&store, &id, &LinkPolicy::default()).await.unwrap();
+    let resolution = link_or_provision(&store, &id, &LinkPolicy::default())
+        .await
+        .unwrap();
     assert!(resolution.linked && !resolution.created);
     assert_eq!(resolution.user.id, user.id);
     assert_eq!(resolution.user.auth_id, Some(id.id));
@@ -72,7 +78,10 @@ async fn an_unverified_email_never_takes_over_an_existing_user() {
         ..LinkPolicy::default()
     };
     let result = link_or_provision(&store, &identity("victim@example.com", false), &policy).await;
-    assert!(matches!(result, Err(ResolveError::LinkUnverified)), "{result:?}");
+    assert!(
+        matches!(result, Err(ResolveError::LinkUnverified)),
+        "{result:?}"
+    );
     let stored = store.find_by_id(user.id).await.unwrap().unwrap();
     assert_eq!(stored.auth_id, None);
 }
@@ -82,7 +91,10 @@ async fn provisioning_an_unverified_email_follows_the_policy() {
     let store = MemoryUserStore::new();
     let id = identity("fresh@example.com", false);
     let strict = link_or_provision(&store, &id, &LinkPolicy::default()).await;
-    assert!(matches!(strict, Err(ResolveError::EmailUnverified)), "{strict:?}");
+    assert!(
+        matches!(strict, Err(ResolveError::EmailUnverified)),
+        "{strict:?}"
+    );
     assert!(store.find_by_auth_id(id.id).await.unwrap().is_none());
 
     let lenient = LinkPolicy {
@@ -97,10 +109,15 @@ async fn provisioning_an_unverified_email_follows_the_policy() {
 async fn an_email_held_by_a_user_linked_elsewhere_is_a_duplicate() {
     let store = MemoryUserStore::new();
     let first = identity("taken@example.com", true);
-    link_or_provision(&store, &first, &LinkPolicy::default()).await.unwrap();
+    link_or_provision(&store, &first, &LinkPolicy::default())
+        .await
+        .unwrap();
     let second = identity("TAKEN@example.com", true);
     let result = link_or_provision(&store, &second, &LinkPolicy::default()).await;
-    assert!(matches!(result, Err(ResolveError::IdentityDuplicate)), "{result:?}");
+    assert!(
+        matches!(result, Err(ResolveError::IdentityDuplicate)),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]
@@ -114,7 +131,10 @@ async fn inactive_identities_and_missing_traits_are_refused_before_any_write() {
     let mut no_email = identity("x@example.com", true);
     no_email.traits = json!({"name": {"first": "X"}});
     let result = link_or_provision(&store, &no_email, &LinkPolicy::default()).await;
-    assert!(matches!(result, Err(ResolveError::TraitsMissing(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(ResolveError::TraitsMissing(_))),
+        "{result:?}"
+    );
     assert_eq!(ResolveError::Inactive.code(), "identity_inactive");
 }
 
@@ -125,9 +145,9 @@ async fn concurrent_resolutions_of_one_identity_provision_one_user() {
     let tasks = (0..64).map(|_| {
         let store = store.clone();
         let id = id.clone();
-        tokio::spawn(async move {
-            link_or_provision(store.as_ref(), &id, &LinkPolicy::default()).await
-        })
+        tokio::spawn(
+            async move { link_or_provision(store.as_ref(), &id, &LinkPolicy::default()).await },
+        )
     });
     let results: Vec<_> = futures::future::join_all(tasks)
         .await

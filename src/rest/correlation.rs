@@ -80,7 +80,10 @@ async fn contract_error(response: Response, id: Uuid) -> Response {
         tracing::error!(correlation_id = %id, status = original.as_u16(), body = %text, "request failed");
         "an unexpected error occurred; see the service log under this correlation id".to_owned()
     } else if text.trim().is_empty() {
-        original.canonical_reason().unwrap_or("request refused").to_owned()
+        original
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_owned()
     } else {
         text
     };

@@ -52,7 +52,12 @@ pub enum ApiError {
 
 impl ApiError {
     /// Builds the error of `status` with the contract's body.
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>, correlation_id: Uuid) -> Self {
+    pub fn new(
+        status: StatusCode,
+        code: &str,
+        message: impl Into<String>,
+        correlation_id: Uuid,
+    ) -> Self {
         let body = Json(ErrorBody {
             error: code.to_owned(),
             message: message.into(),
@@ -88,7 +93,8 @@ impl ApiError {
         let message = match error {
             ResolveError::Internal(inner) => {
                 tracing::error!(%correlation_id, error = ?inner, "resolve failed unexpectedly");
-                "an unexpected error occurred; see the service log under this correlation id".to_owned()
+                "an unexpected error occurred; see the service log under this correlation id"
+                    .to_owned()
             }
             ResolveError::KratosUnavailable(reason) | ResolveError::DatabaseUnavailable(reason) => {
                 tracing::warn!(%correlation_id, %reason, code = error.code(), "dependency unavailable");

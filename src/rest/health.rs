@@ -49,7 +49,12 @@ pub struct HealthApi;
 #[OpenApi]
 impl HealthApi {
     /// Liveness: the process answers.
-    #[oai(path = "/health/live", method = "get", operation_id = "healthLive", tag = "ApiTags::Operations")]
+    #[oai(
+        path = "/health/live",
+        method = "get",
+        operation_id = "healthLive",
+        tag = "ApiTags::Operations"
+    )]
     async fn live(&self) -> Json<HealthStatus> {
         Json(HealthStatus {
             status: "ok".into(),
@@ -58,16 +63,21 @@ impl HealthApi {
     }
 
     /// Readiness: the store and Kratos answer.
-    #[oai(path = "/health/ready", method = "get", operation_id = "healthReady", tag = "ApiTags::Operations")]
+    #[oai(
+        path = "/health/ready",
+        method = "get",
+        operation_id = "healthReady",
+        tag = "ApiTags::Operations"
+    )]
     async fn ready(&self, app: Data<&Arc<App>>) -> ReadyResponse {
-        let (store, kratos) = tokio::join!(
-            check(app.users.ping()),
-            check(app.identities.ping())
-        );
+        let (store, kratos) = tokio::join!(check(app.users.ping()), check(app.identities.ping()));
         let ready = store == "ok" && kratos == "ok";
         let status = HealthStatus {
             status: if ready { "ready" } else { "unavailable" }.into(),
-            checks: BTreeMap::from([("database".to_owned(), store), ("kratos".to_owned(), kratos)]),
+            checks: BTreeMap::from([
+                ("database".to_owned(), store),
+                ("kratos".to_owned(), kratos),
+            ]),
         };
         if ready {
             ReadyResponse::Ready(Json(status))
@@ -77,7 +87,12 @@ impl HealthApi {
     }
 
     /// Prometheus metrics in the text exposition format.
-    #[oai(path = "/metrics", method = "get", operation_id = "metrics", tag = "ApiTags::Operations")]
+    #[oai(
+        path = "/metrics",
+        method = "get",
+        operation_id = "metrics",
+        tag = "ApiTags::Operations"
+    )]
     async fn metrics(&self, app: Data<&Arc<App>>) -> PlainText<String> {
         PlainText(app.metrics.render())
     }

@@ -41,9 +41,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
         "identity-link",
         env!("CARGO_PKG_VERSION"),
     )
-    .description(
-        "Keeps the application's users linked one-to-one to their Ory Kratos identities.",
-    )
+    .description("Keeps the application's users linked one-to-one to their Ory Kratos identities.")
 }
 
 /// The OpenAPI document as JSON (what `identity-link openapi` prints).
@@ -80,9 +78,7 @@ pub fn routes(
     let service = api_service();
     let docs = service.swagger_ui();
     let spec = service.spec_endpoint();
-    let mut route = Route::new()
-        .at("/openapi.json", spec)
-        .nest("/docs", docs);
+    let mut route = Route::new().at("/openapi.json", spec).nest("/docs", docs);
     if let Some(graphql) = graphql {
         route = route.at("/graphql", graphql);
     }
@@ -95,7 +91,11 @@ pub fn routes(
                 Err(poem::Error::from_status(StatusCode::NOT_FOUND))
             }
         })
-        .with(limit::BodyLimit::new(INTERNAL_PREFIX, MAX_BODY_BYTES, MAX_OTHER_BODY_BYTES))
+        .with(limit::BodyLimit::new(
+            INTERNAL_PREFIX,
+            MAX_BODY_BYTES,
+            MAX_OTHER_BODY_BYTES,
+        ))
         .data(app)
         .with(correlation::Correlation)
         .into_endpoint()
@@ -108,7 +108,10 @@ mod tests {
 
     #[test]
     fn an_internal_listener_serves_only_internal_routes_and_health() {
-        assert!(allowed(Exposure::Internal, "/rest/internal/identity/resolve"));
+        assert!(allowed(
+            Exposure::Internal,
+            "/rest/internal/identity/resolve"
+        ));
         assert!(allowed(Exposure::Internal, "/health/ready"));
         assert!(!allowed(Exposure::Internal, "/graphql"));
         assert!(!allowed(Exposure::Public, "/rest/internal/kratos/webhook"));

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use identity_link_ports::{AuditSource, AuthId};
+use poem::web::Data;
 use poem_openapi::param::Header;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
-use poem::web::Data;
 use uuid::Uuid;
 
 use super::correlation::CorrelationId;

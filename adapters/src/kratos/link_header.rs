@@ -83,7 +83,8 @@ mod tests {
     #[test]
     fn reads_next_from_separate_headers() {
         let first = r#"<http://kratos:4434/admin/identities?page_token=a>; rel="first""#;
-        let next = r#"<http://kratos:4434/admin/identities?page_token=b&page_size=500>; rel="next""#;
+        let next =
+            r#"<http://kratos:4434/admin/identities?page_token=b&page_size=500>; rel="next""#;
         assert_eq!(next_page_token([first, next]).as_deref(), Some("b"));
     }
 

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use identity_link_ports::{AuthId, IdentityError, IdentityState, KratosIdentity, VerifiableAddress};
+use identity_link_ports::{
+    AuthId, IdentityError, IdentityState, KratosIdentity, VerifiableAddress,
+};
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -144,7 +146,10 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(identity.state, IdentityState::Active);
-        assert_eq!(identity.credential_identifiers, ["a@example.com", "google:123"]);
+        assert_eq!(
+            identity.credential_identifiers,
+            ["a@example.com", "google:123"]
+        );
         assert!(identity.verifiable_addresses[0].verified);
         assert_eq!(identity.external_id, None);
     }
@@ -153,6 +158,9 @@ mod tests {
     fn rejects_identities_without_an_id_or_with_scalar_traits() {
         assert!(identity_from_json(json!({"traits": {}})).is_err());
         let scalar = json!({"id": "6f0a4e5e-4c3a-4a5e-9d8e-0d3c3c9e1a11", "traits": "x"});
-        assert!(matches!(identity_from_json(scalar), Err(IdentityError::Malformed(_))));
+        assert!(matches!(
+            identity_from_json(scalar),
+            Err(IdentityError::Malformed(_))
+        ));
     }
 }

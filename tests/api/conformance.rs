@@ -1,0 +1,55 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use identity_link_adapters::conformance;
+use identity_link_adapters::postgres::{
+    self, PostgresAuditLog, PostgresSettings, PostgresUserStore,
+};
+
+use crate::helpers::TestDb;
+
+async fn migrated_pool(db: &TestDb) -> deadpool_postgres::Pool {
+    postgres::migrate(&db.url).await.expect("migrate");
+    postgres::pool(&PostgresSettings {
+        url: db.url.clone(),
+        pool_size: 8,
+        acquire_timeout: Duration::from_secs(5),
+    })
+    .expect("pool")
+}
+
+#[tokio::test]
+async fn the_postgres_user_store_passes_the_conformance_suite() {
+    let db = TestDb::create().await;
+    let pool = migrated_pool(&db).await;
+    conformance::user_store(Arc::new(PostgresUserStore::new(pool))).await;
+}
+
+#[tokio::test]
+async fn the_postgres_audit_log_passes_the_conformance_suite() {
+    let db = TestDb::create().await;
+    let pool = migrated_pool(&db).await;
+    conformance::audit_log(Arc::new(PostgresAuditLog::new(pool))).await;
+}
+
+#[tokio::test]
+async fn migrations_are_safe_to_run_twice_and_concurrently() {
+    let db = TestDb::create().await;
+    let runs = (0..4).map(|_| {
+        let url = db.url.clone();
+        tokio::spawn(async move { postgres::migrate(&url).await })
+    });
+    let applied: usize = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .map(|joined| joined.expect("task").expect("migrate").len())
+        .sum();
+    let known = postgres::migration_status(&db.url).await.expect("status");
+    assert_eq!(
+        applied,
+        known.len(),
+        "each migration applied exactly once across racing instances"
+    );
+    assert!(known.iter().all(|m| m.applied_on.is_some()));
+    assert!(postgres::migrate(&db.url).await.expect("rerun").is_empty());
+}

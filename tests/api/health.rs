@@ -1,0 +1,104 @@
+use std::net::ToSocketAddrs;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::helpers::kratos::{identity, serve_health, serve_identity};
+use crate::helpers::proxy::Proxy;
+use crate::helpers::{json_body, spawn_app, spawn_app_with, Options, TestDb};
+
+#[tokio::test]
+async fn liveness_needs_nothing_and_readiness_checks_both_dependencies() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/health/live").await.status(), 200);
+
+    let not_ready = app.get("/health/ready").await;
+    assert_eq!(
+        not_ready.status(),
+        503,
+        "the wiremock Kratos has no health route yet"
+    );
+    let body = json_body(not_ready).await;
+    assert_eq!(body["checks"]["database"], "ok");
+    assert_ne!(body["checks"]["kratos"], "ok");
+
+    serve_health(&app.kratos).await;
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status(), 200);
+    assert_eq!(json_body(ready).await["status"], "ready");
+}
+
+#[tokio::test]
+async fn a_database_outage_is_503_and_recovers_without_a_restart() {
+    let db = TestDb::create().await;
+    let url = url::Url::parse(&db.url).unwrap();
+    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))
+        .to_socket_addrs()
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = Proxy::start(target).await;
+    let mut proxied = url.clone();
+    proxied.set_host(Some("127.0.0.1")).unwrap();
+    proxied.set_port(Some(proxy.addr.port())).unwrap();
+    let app = spawn_app_with(Options {
+        database_url: Some(proxied.to_string()),
+        ..Options::default()
+    })
+    .await;
+    serve_health(&app.kratos).await;
+    let id = Uuid::new_v4();
+    serve_identity(&app.kratos, &identity(id, "outage@example.com", true), 1).await;
+    assert_eq!(app.resolve(id).await.status(), 200);
+
+    proxy.down();
+    let response = app.resolve(id).await;
+    assert_eq!(response.status(), 503);
+    let body = json_body(response).await;
+    assert_eq!(body["error"], "database_unavailable");
+    assert_eq!(body["retryable"], true);
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status(), 503);
+    assert_ne!(json_body(ready).await["checks"]["database"], "ok");
+
+    proxy.up();
+    let mut recovered = false;
+    for _ in 0..50 {
+        if app.resolve(id).await.status() == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "resolve works again once the database is back");
+    assert_eq!(app.get("/health/ready").await.status(), 200);
+    drop(db);
+}
+
+#[tokio::test]
+async fn metrics_count_resolutions_and_kratos_calls() {
+    let app = spawn_app().await;
+    let id = Uuid::new_v4();
+    serve_identity(&app.kratos, &identity(id, "metrics@example.com", true), 1).await;
+    app.resolve(id).await;
+    app.resolve(id).await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        text.contains("identity_link_resolutions_total{outcome=\"created\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("identity_link_resolutions_total{outcome=\"resolved\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "identity_link_kratos_requests_total{operation=\"get_identity\",status=\"200\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("identity_link_resolve_duration_seconds_bucket"),
+        "{text}"
+    );
+}

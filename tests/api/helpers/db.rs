@@ -1,0 +1,275 @@
+//! A fresh Postgres database per test, from the first source that works:
+//! `TEST_DATABASE_URL` (a server URL; each test gets its own database on it),
+//! a testcontainers Postgres when a Docker engine answers, or a throwaway
+//! cluster made with the local `initdb`/`pg_ctl`. With none of them the tests
+//! fail saying how to provide one; they never skip silently.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use tokio_postgres::NoTls;
+use uuid::Uuid;
+
+/// The server every test database is created on: an admin URL (database `postgres`).
+static SERVER: OnceLock<String> = OnceLock::new();
+/// What to stop when the test process exits.
+static CLEANUP: Mutex<Vec<Vec<String>>> = Mutex::new(Vec::new());
+
+extern "C" {
+    fn atexit(callback: extern "C" fn()) -> std::os::raw::c_int;
+}
+
+extern "C" fn cleanup_at_exit() {
+    let commands = CLEANUP.lock().map(|c| c.clone()).unwrap_or_default();
+    for command in commands {
+        let _ = Command::new(&command[0]).args(&command[1..]).output();
+    }
+}
+
+fn on_exit(command: Vec<String>) {
+    let first = {
+        let mut cleanup = CLEANUP.lock().unwrap_or_else(|p| p.into_inner());
+        cleanup.push(command);
+        cleanup.len() == 1
+    };
+    if first {
+        // SAFETY: registering a plain `extern "C" fn` with the C runtime.
+        unsafe {
+            atexit(cleanup_at_exit);
+        }
+    }
+}
+
+fn server_url() -> &'static str {
+    SERVER.get_or_init(|| {
+        if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+            return url;
+        }
+        if docker_answers() {
+            return start_container();
+        }
+        if let Some(bin) = find_initdb() {
+            return start_cluster(&bin);
+        }
+        panic!(
+            "no Postgres for the tests: set TEST_DATABASE_URL=postgres://user@host:port/postgres, \
+             start a Docker engine (see .ci/run), or install PostgreSQL's initdb/pg_ctl"
+        )
+    })
+}
+
+fn docker_answers() -> bool {
+    Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+fn start_container() -> String {
+    // The container must outlive every test's runtime, so it is started on a
+    // runtime of its own and removed when the process exits.
+    std::thread::spawn(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for testcontainers");
+        runtime.block_on(async {
+            use testcontainers::runners::AsyncRunner;
+            use testcontainers::ImageExt;
+            let container = testcontainers_modules::postgres::Postgres::default()
+                .with_host_auth()
+                .with_tag("16-alpine")
+                .with_label("identity-link-tests", "true")
+                .with_cmd(["-c", "max_connections=500", "-c", "fsync=off"])
+                .start()
+                .await
+                .expect("start a Postgres container");
+            let port = container
+                .get_host_port_ipv4(5432)
+                .await
+                .expect("the container's Postgres port");
+            let host = container.get_host().await.expect("the container host");
+            on_exit(vec![
+                "docker".into(),
+                "rm".into(),
+                "-f".into(),
+                container.id().to_owned(),
+            ]);
+            std::mem::forget(container);
+            format!("postgres://postgres@{host}:{port}/postgres")
+        })
+    })
+    .join()
+    .expect("container start thread")
+}
+
+fn find_initdb() -> Option<PathBuf> {
+    let from_pg_config = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()));
+    let candidates = from_pg_config.into_iter().chain(
+        std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path().join("bin")),
+    );
+    candidates
+        .into_iter()
+        .find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).trim() == "0")
+}
+
+fn as_postgres(bin: &Path, args: &[&str]) -> Command {
+    if is_root() {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(bin).args(args);
+        command
+    } else {
+        let mut command = Command::new(bin);
+        command.args(args);
+        command
+    }
+}
+
+fn start_cluster(bin: &Path) -> String {
+    let dir = std::env::temp_dir().join(format!("identity-link-pg-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("a directory for the cluster");
+    if is_root() {
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir)
+            .status()
+            .expect("chown the cluster directory");
+        assert!(status.success(), "chown of {} failed", dir.display());
+    }
+    let data = dir.join("data");
+    let data_str = data.to_string_lossy().to_string();
+    let initdb = as_postgres(
+        &bin.join("initdb"),
+        &[
+            "-D",
+            &data_str,
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+        ],
+    )
+    .output()
+    .expect("run initdb");
+    assert!(
+        initdb.status.success(),
+        "initdb failed: {}",
+        String::from_utf8_lossy(&initdb.stderr)
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let options = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=500",
+        dir.display()
+    );
+    let log = dir.join("log").to_string_lossy().to_string();
+    let started = as_postgres(
+        &bin.join("pg_ctl"),
+        &["-D", &data_str, "-o", &options, "-l", &log, "-w", "start"],
+    )
+    .output()
+    .expect("run pg_ctl");
+    assert!(
+        started.status.success(),
+        "pg_ctl start failed: {}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let stop = as_postgres(
+        &bin.join("pg_ctl"),
+        &["-D", &data_str, "-m", "immediate", "stop"],
+    );
+    let mut command = vec![stop.get_program().to_string_lossy().to_string()];
+    command.extend(stop.get_args().map(|arg| arg.to_string_lossy().to_string()));
+    on_exit(command);
+    format!("postgres://postgres@127.0.0.1:{port}/postgres")
+}
+
+/// A database of its own for one test, dropped when the value is.
+pub struct TestDb {
+    pub url: String,
+    name: String,
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let mut parsed = url::Url::parse(url).expect("TEST_DATABASE_URL is a URL");
+    parsed.set_path(&format!("/{name}"));
+    parsed.to_string()
+}
+
+async fn admin() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(server_url(), NoTls)
+        .await
+        .unwrap_or_else(|error| panic!("cannot connect to the test Postgres server: {error}"));
+    tokio::spawn(connection);
+    client
+}
+
+impl TestDb {
+    /// Creates an empty database.
+    pub async fn create() -> Self {
+        let name = format!("identity_link_test_{}", Uuid::new_v4().simple());
+        admin()
+            .await
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create the test database");
+        Self {
+            url: with_database(server_url(), &name),
+            name,
+        }
+    }
+
+    /// A client connected to this database.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
+            .await
+            .expect("connect to the test database");
+        tokio::spawn(connection);
+        client
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let server = server_url().to_owned();
+        // Dropping needs async I/O; do it on a thread of its own so that it
+        // works whether or not a runtime is running here.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok((client, connection)) = tokio_postgres::connect(&server, NoTls).await {
+                    tokio::spawn(connection);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}

@@ -1,0 +1,218 @@
+#![allow(dead_code)]
+//! The test harness: `spawn_app()` starts the service on a free port with a
+//! database of its own and a wiremock Kratos, and returns a `TestApp` with
+//! request helpers.
+
+pub mod db;
+pub mod kratos;
+pub mod proxy;
+
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use identity_link::app::App;
+use identity_link::config::{IdentitySource, Settings};
+use identity_link::link::LinkPolicy;
+use identity_link::metrics::Metrics;
+use identity_link::rest::Exposure;
+use identity_link::{serve, wiring};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+use wiremock::MockServer;
+
+pub use db::TestDb;
+
+static TRACING: Once = Once::new();
+
+/// Logs are quiet unless `TEST_LOG` is set.
+pub fn init_tracing() {
+    TRACING.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            identity_link::telemetry::init(Some(identity_link::config::LogFormat::Pretty));
+        }
+    });
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub http: reqwest::Client,
+    pub app: Arc<App>,
+    pub kratos: Arc<MockServer>,
+    pub database_url: String,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _db: Option<Arc<TestDb>>,
+}
+
+/// What a test may change about the app it spawns.
+#[derive(Clone)]
+pub struct Options {
+    pub database_url: Option<String>,
+    pub kratos: Option<Arc<MockServer>>,
+    pub kratos_timeout: Duration,
+    pub kratos_retries: usize,
+    pub policy: LinkPolicy,
+    pub tweak: fn(&mut Settings),
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            kratos: None,
+            kratos_timeout: Duration::from_millis(500),
+            kratos_retries: 2,
+            policy: LinkPolicy::default(),
+            tweak: |_| {},
+        }
+    }
+}
+
+/// Settings for a test app against `database_url` and `kratos`.
+pub fn settings(options: &Options, database_url: &str, kratos: &MockServer) -> Settings {
+    let mut settings = Settings {
+        database_url: Some(database_url.to_owned()),
+        database_pool_size: 8,
+        migrate: true,
+        identities: IdentitySource::Kratos {
+            admin_url: url::Url::parse(&kratos.uri()).expect("wiremock URI"),
+            token: None,
+        },
+        kratos_public_url: None,
+        kratos_timeout: options.kratos_timeout,
+        kratos_retries: options.kratos_retries,
+        listen: "127.0.0.1:0".parse().expect("address"),
+        internal_listen: None,
+        admin_token: None,
+        admin_identities: Vec::new(),
+        webhook_secret: None,
+        write_back_external_id: false,
+        log_format: None,
+        policy: options.policy.clone(),
+    };
+    (options.tweak)(&mut settings);
+    settings
+}
+
+/// A fresh app with a fresh database and Kratos.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    init_tracing();
+    let (db, database_url) = match &options.database_url {
+        Some(url) => (None, url.clone()),
+        None => {
+            let db = TestDb::create().await;
+            let url = db.url.clone();
+            (Some(Arc::new(db)), url)
+        }
+    };
+    let kratos = match &options.kratos {
+        Some(kratos) => kratos.clone(),
+        None => Arc::new(MockServer::start().await),
+    };
+    let settings = settings(&options, &database_url, &kratos);
+    let app = wiring::build(&settings, Metrics::new())
+        .await
+        .expect("build the app");
+    let bound = serve::bind(settings.listen, Exposure::All)
+        .await
+        .expect("bind a free port");
+    let address = format!("http://{}", bound.addr);
+    let (stop, stopped) = oneshot::channel();
+    let server = tokio::spawn(serve::run(app.clone(), vec![bound], async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address,
+        http: reqwest::Client::new(),
+        app,
+        kratos,
+        database_url,
+        stop: Some(stop),
+        server: Some(server),
+        _db: db,
+    }
+}
+
+impl TestApp {
+    pub async fn post_resolve(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/rest/internal/identity/resolve", self.address))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn resolve(&self, id: Uuid) -> reqwest::Response {
+        self.post_resolve(&json!({ "kratosIdentityId": id })).await
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Another app instance on the same database and Kratos.
+    pub async fn sibling(&self) -> TestApp {
+        spawn_app_with(Options {
+            database_url: Some(self.database_url.clone()),
+            kratos: Some(self.kratos.clone()),
+            ..Options::default()
+        })
+        .await
+    }
+
+    /// A client on this app's database.
+    pub async fn db(&self) -> tokio_postgres::Client {
+        let (client, connection) =
+            tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls)
+                .await
+                .expect("connect to the test database");
+        tokio::spawn(connection);
+        client
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        self.db()
+            .await
+            .query_one(sql, &[])
+            .await
+            .expect("count query")
+            .get(0)
+    }
+
+    /// Stops the server gracefully and waits for it (audit flushed).
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Reads a JSON body, with the body in the panic message when it is not JSON.
+pub async fn json_body(response: reqwest::Response) -> Value {
+    let text = response.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}

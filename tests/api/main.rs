@@ -1,0 +1,10 @@
+//! Integration tests: one binary, one module per area.
+
+mod cli;
+mod conformance;
+mod health;
+mod helpers;
+mod openapi;
+mod resolve;
+mod resolve_errors;
+mod resolve_kratos;
