@@ -102,3 +102,94 @@ async fn metrics_count_resolutions_and_kratos_calls() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_and_interactive_docs_are_served() {
+    let app = spawn_app().await;
+    let document = json_body(app.get("/openapi.json").await).await;
+    assert!(document["paths"]["/rest/internal/identity/resolve"].is_object());
+    let docs = app.get("/docs").await;
+    assert_eq!(docs.status(), 200);
+    assert!(
+        docs.text().await.unwrap().contains("swagger"),
+        "an interactive page"
+    );
+}
+
+#[tokio::test]
+async fn with_an_internal_listener_the_public_one_hides_internal_routes() {
+    use identity_link::rest::Exposure;
+    use identity_link::serve;
+
+    let app = spawn_app().await;
+    let public = serve::bind("127.0.0.1:0".parse().unwrap(), Exposure::Public)
+        .await
+        .unwrap();
+    let internal = serve::bind("127.0.0.1:0".parse().unwrap(), Exposure::Internal)
+        .await
+        .unwrap();
+    let (public_url, internal_url) = (
+        format!("http://{}", public.addr),
+        format!("http://{}", internal.addr),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve::run(
+        app.app.clone(),
+        vec![public, internal],
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let id = Uuid::new_v4();
+    serve_identity(&app.kratos, &identity(id, "split@example.com", true), 1).await;
+    let body = serde_json::json!({ "kratosIdentityId": id });
+
+    let hidden = app
+        .http
+        .post(format!("{public_url}/rest/internal/identity/resolve"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hidden.status(), 404);
+    assert_eq!(json_body(hidden).await["error"], "not_found");
+    assert_eq!(
+        app.http
+            .get(format!("{public_url}/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let served = app
+        .http
+        .post(format!("{internal_url}/rest/internal/identity/resolve"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+    assert_eq!(
+        app.http
+            .get(format!("{internal_url}/health/live"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.http
+            .get(format!("{internal_url}/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
