@@ -2,6 +2,7 @@
 //! Kratos identities. Use cases and inbound adapters; the ports live in
 //! `identity-link-ports`, the outbound adapters in `identity-link-adapters`.
 
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod cli;
