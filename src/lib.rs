@@ -8,6 +8,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod export;
+pub mod graphql;
 pub mod import;
 pub mod link;
 pub mod metrics;
