@@ -13,7 +13,7 @@ use crate::export::{export, ExportFormat};
 use crate::import::{import_file, ImportError};
 use crate::metrics::Metrics;
 use crate::rest::Exposure;
-use crate::{rest, serve, telemetry, wiring};
+use crate::{graphql, rest, serve, telemetry, wiring};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -56,6 +56,8 @@ pub enum Command {
     },
     /// Print the REST OpenAPI document (JSON).
     Openapi,
+    /// Print the admin GraphQL schema (SDL).
+    GraphqlSchema,
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +127,10 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
     match command {
         Command::Openapi => {
             println!("{}", rest::openapi_json());
+            Ok(())
+        }
+        Command::GraphqlSchema => {
+            print!("{}", graphql::sdl());
             Ok(())
         }
         Command::Serve => run_serve(settings).await,

@@ -2,11 +2,13 @@
 //! Kratos identities. Use cases and inbound adapters; the ports live in
 //! `identity-link-ports`, the outbound adapters in `identity-link-adapters`.
 
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod export;
+pub mod graphql;
 pub mod import;
 pub mod link;
 pub mod metrics;

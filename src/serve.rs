@@ -8,7 +8,9 @@ use poem::listener::{Acceptor, AcceptorExt, Listener, TcpListener};
 use poem::Server;
 
 use crate::app::App;
+use crate::graphql::Graphql;
 use crate::rest::{self, Exposure};
+use crate::wiring;
 
 /// How long in-flight requests may take to finish after a stop signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -51,15 +53,20 @@ pub async fn bind(addr: SocketAddr, exposure: Exposure) -> anyhow::Result<Bound>
 /// flushes the audit trail.
 ///
 /// # Errors
-/// When a listener fails.
+/// When the admin API's session check cannot be set up, or a listener fails.
 pub async fn run(
     app: Arc<App>,
     listeners: Vec<Bound>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let graphql = Graphql::new(
+        app.clone(),
+        wiring::backfill_reports(&app.settings),
+        wiring::session_verifier(&app.settings, &app.metrics)?,
+    );
     let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
     let servers = listeners.into_iter().map(|bound| {
-        let endpoint = rest::routes(app.clone(), bound.exposure, None);
+        let endpoint = rest::routes(app.clone(), bound.exposure, Some(graphql.endpoint()));
         let mut stopped = stop.subscribe();
         tokio::spawn(async move {
             Server::new_with_acceptor(bound.acceptor)

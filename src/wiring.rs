@@ -4,13 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use identity_link_adapters::backfill_report::NoBackfillReports;
 use identity_link_adapters::fixture::FixtureIdentities;
 use identity_link_adapters::kratos::{KratosAdmin, KratosSettings};
+use identity_link_adapters::kratos_session::KratosSessions;
 use identity_link_adapters::memory::{MemoryAuditLog, MemoryUserStore};
 use identity_link_adapters::postgres::{
     self, PostgresAuditLog, PostgresSettings, PostgresUserStore,
 };
-use identity_link_ports::{AuditLog, IdentityProvider, UserStore};
+use identity_link_ports::{
+    AuditLog, BackfillReports, IdentityProvider, SessionVerifier, UserStore,
+};
 
 use crate::app::App;
 use crate::config::{IdentitySource, Settings};
@@ -109,4 +113,30 @@ pub async fn build(settings: &Settings, metrics: Metrics) -> anyhow::Result<Arc<
         settings.clone(),
         metrics,
     )))
+}
+
+/// The Kratos session check for admin logins, when `KRATOS_PUBLIC_URL` is set.
+///
+/// # Errors
+/// When the HTTP client cannot be built.
+pub fn session_verifier(
+    settings: &Settings,
+    metrics: &Metrics,
+) -> anyhow::Result<Option<Arc<dyn SessionVerifier>>> {
+    let Some(url) = &settings.kratos_public_url else {
+        return Ok(None);
+    };
+    let calls = metrics.kratos_calls.clone();
+    let sessions = KratosSessions::new(url, settings.kratos_timeout)?.with_observer(Arc::new(
+        move |operation, status| {
+            calls.with_label_values(&[operation, status]).inc();
+        },
+    ));
+    Ok(Some(Arc::new(sessions)))
+}
+
+/// Backfill reports for the admin API. No backfill audit exists yet, so the
+/// reports are empty; point this at the backfill audit table once it does.
+pub fn backfill_reports(_settings: &Settings) -> Arc<dyn BackfillReports> {
+    Arc::new(NoBackfillReports)
 }

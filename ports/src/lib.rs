@@ -5,15 +5,19 @@
 //! ports; use cases in the service crate depend on them as `Arc<dyn Port>`.
 
 mod audit;
+mod backfill_report;
 mod identity;
+mod session;
 mod types;
 mod users;
 
 pub use audit::{AuditError, AuditEvent, AuditLog, AuditOutcome, AuditQuery, AuditSource};
+pub use backfill_report::{BackfillReports, StatusCount};
 pub use identity::{
     IdentityError, IdentityPage, IdentityProvider, IdentityState, KratosIdentity, PageToken,
     ProfileError, TraitPointers, VerifiableAddress,
 };
+pub use session::{Session, SessionCredential, SessionError, SessionVerifier};
 pub use types::{AuthId, Email, EmailError, NewUser, Profile, User, UserId};
 pub use users::{
     CreateLinkedError, ImportOutcome, LinkError, StoreError, UserFilter, UserPage, UserStore,

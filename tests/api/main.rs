@@ -2,6 +2,7 @@
 
 mod cli;
 mod conformance;
+mod graphql;
 mod health;
 mod helpers;
 mod openapi;

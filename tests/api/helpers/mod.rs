@@ -79,7 +79,7 @@ pub fn settings(options: &Options, database_url: &str, kratos: &MockServer) -> S
             admin_url: url::Url::parse(&kratos.uri()).expect("wiremock URI"),
             token: None,
         },
-        kratos_public_url: None,
+        kratos_public_url: Some(url::Url::parse(&kratos.uri()).expect("wiremock URI")),
         kratos_timeout: options.kratos_timeout,
         kratos_retries: options.kratos_retries,
         listen: "127.0.0.1:0".parse().expect("address"),
