@@ -10,6 +10,7 @@ pub mod export;
 pub mod import;
 pub mod link;
 pub mod metrics;
+pub mod reconcile;
 pub mod resolve;
 pub mod rest;
 pub mod serve;
