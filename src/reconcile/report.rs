@@ -28,12 +28,12 @@ pub fn render_table(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let counts = &report.counts;
     writeln!(
         out,
-        "reconcile run {} ({:.1} s): {} identities in {} Kratos pages, {} linked users",
+        "reconcile run {} ({:.1} s): identities: {}, linked users: {}, Kratos list calls: {}",
         report.run_id,
         (report.finished_at - report.started_at).as_seconds_f64(),
         counts.identities,
-        counts.kratos_pages,
         counts.linked_users,
+        counts.kratos_pages,
     )?;
     if counts.not_compared > 0 {
         writeln!(

@@ -5,6 +5,8 @@ mod conformance;
 mod health;
 mod helpers;
 mod openapi;
+mod reconcile;
+mod reconcile_cli;
 mod resolve;
 mod resolve_errors;
 mod resolve_kratos;
