@@ -22,6 +22,7 @@ pub enum ReportFormat {
 
 #[derive(Debug, Clone, Args)]
 pub struct ReconcileArgs {
+    /// A table for people, or one JSON object with an array per finding kind.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
     /// Update drifted users' email and names from Kratos (audited); an email
