@@ -13,7 +13,7 @@ use crate::export::{export, ExportFormat};
 use crate::import::{import_file, ImportError};
 use crate::metrics::Metrics;
 use crate::rest::Exposure;
-use crate::{graphql, rest, serve, telemetry, wiring};
+use crate::{graphql, reconcile, rest, serve, telemetry, wiring};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -58,6 +58,8 @@ pub enum Command {
     Openapi,
     /// Print the admin GraphQL schema (SDL).
     GraphqlSchema,
+    /// Report orphaned users, unlinked identities and profile drift between users and Kratos.
+    Reconcile(reconcile::ReconcileArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +136,7 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             Ok(())
         }
         Command::Serve => run_serve(settings).await,
+        Command::Reconcile(args) => reconcile::run_command(&settings, args).await,
         Command::Migrate { status } => run_migrate(&settings, status).await,
         Command::Users {
             command: UsersCommand::Import { file },

@@ -12,6 +12,7 @@ pub mod graphql;
 pub mod import;
 pub mod link;
 pub mod metrics;
+pub mod reconcile;
 pub mod resolve;
 pub mod rest;
 pub mod serve;

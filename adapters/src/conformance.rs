@@ -42,6 +42,7 @@ pub async fn user_store(store: Arc<dyn UserStore>) {
     profile_updates_keep_emails_unique(store.as_ref()).await;
     import_is_idempotent_by_email(store.as_ref()).await;
     listing_walks_every_user_once_with_filters(store.as_ref()).await;
+    many_identities_are_looked_up_at_once(store.as_ref()).await;
     concurrent_creates_of_one_identity_make_one_user(store).await;
 }
 
@@ -271,6 +272,38 @@ async fn listing_walks_every_user_once_with_filters(store: &dyn UserStore) {
     })
     .await;
     assert_eq!(search.len(), 3, "case-insensitive substring of the email");
+}
+
+async fn many_identities_are_looked_up_at_once(store: &dyn UserStore) {
+    let (first, second) = (auth_id(), auth_id());
+    let mut expected = Vec::new();
+    for (n, id) in [first, second].into_iter().enumerate() {
+        let user = store
+            .create_linked(new_user(&format!("batch-{n}@example.com"), Some(id)))
+            .await
+            .expect("create");
+        expected.push(user);
+    }
+    let unlinked = store
+        .create_linked(new_user("batch-unlinked@example.com", None))
+        .await
+        .expect("create");
+
+    let unknown = auth_id();
+    let mut found = store
+        .find_by_auth_ids(&[second, unknown, first, second])
+        .await
+        .expect("find");
+    found.sort_by_key(|user| user.auth_id);
+    expected.sort_by_key(|user| user.auth_id);
+    assert_eq!(found, expected, "each linked user once, unknown ids absent");
+    assert!(found.iter().all(|user| user.id != unlinked.id));
+    assert!(store.find_by_auth_ids(&[]).await.expect("find").is_empty());
+    assert!(store
+        .find_by_auth_ids(&[unknown])
+        .await
+        .expect("find")
+        .is_empty());
 }
 
 async fn concurrent_creates_of_one_identity_make_one_user(store: Arc<dyn UserStore>) {

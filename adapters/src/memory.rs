@@ -68,6 +68,19 @@ impl UserStore for MemoryUserStore {
             .cloned())
     }
 
+    async fn find_by_auth_ids(&self, auth_ids: &[AuthId]) -> Result<Vec<User>, StoreError> {
+        let users = self.lock();
+        let mut wanted = auth_ids.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        Ok(wanted
+            .iter()
+            .filter_map(|auth_id| users.by_auth_id.get(auth_id))
+            .filter_map(|id| users.by_id.get(id))
+            .cloned()
+            .collect())
+    }
+
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         Ok(self.lock().by_id.get(&id).cloned())
     }

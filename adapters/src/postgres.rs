@@ -292,6 +292,25 @@ impl UserStore for PostgresUserStore {
         .await
     }
 
+    async fn find_by_auth_ids(&self, auth_ids: &[AuthId]) -> Result<Vec<User>, StoreError> {
+        if auth_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = auth_ids.iter().map(AuthId::as_uuid).collect();
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE auth_id = ANY($1::uuid[])"
+            ))
+            .await
+            .map_err(store_error)?;
+        let rows = client
+            .query(&statement, &[&ids])
+            .await
+            .map_err(store_error)?;
+        rows.iter().map(user_from_row).collect()
+    }
+
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         self.one_user(
             &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"),

@@ -80,6 +80,25 @@ pub trait UserStore: Send + Sync + 'static {
     /// [`StoreError`] when the store fails.
     async fn find_by_auth_id(&self, auth_id: AuthId) -> Result<Option<User>, StoreError>;
 
+    /// The users linked to any of `auth_ids`, in no particular order; ids no user
+    /// is linked to are simply absent. One round trip for a whole page of
+    /// identities: reconcile asks this for every page it lists.
+    ///
+    /// The default asks [`UserStore::find_by_auth_id`] once per id; adapters
+    /// answer in one query.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    async fn find_by_auth_ids(&self, auth_ids: &[AuthId]) -> Result<Vec<User>, StoreError> {
+        let mut users = Vec::new();
+        for auth_id in auth_ids {
+            if let Some(user) = self.find_by_auth_id(*auth_id).await? {
+                users.push(user);
+            }
+        }
+        Ok(users)
+    }
+
     /// The user with this id, if any.
     ///
     /// # Errors

@@ -6,6 +6,8 @@ mod graphql;
 mod health;
 mod helpers;
 mod openapi;
+mod reconcile;
+mod reconcile_cli;
 mod resolve;
 mod resolve_errors;
 mod resolve_kratos;

@@ -76,3 +76,53 @@ pub async fn serve_health(kratos: &MockServer) {
         .mount(kratos)
         .await;
 }
+
+/// Serves `GET /admin/identities` the way Kratos pages it: `page_size` identities
+/// per page whatever the client asks (it must ask for 500), ONE comma-joined
+/// `Link` header with `rel="first"` and, except on the last page, `rel="next"`
+/// carrying an opaque `page_token`. Each page is expected exactly once; returns
+/// how many pages there are.
+pub async fn serve_identity_pages(
+    kratos: &MockServer,
+    identities: &[Value],
+    page_size: usize,
+) -> usize {
+    use wiremock::matchers::{query_param, query_param_is_missing};
+
+    let pages: Vec<&[Value]> = if identities.is_empty() {
+        vec![&[]]
+    } else {
+        identities.chunks(page_size).collect()
+    };
+    let token = |n: usize| format!("eyJwYWdlIjo{n}fQ");
+    let link = |n: usize| {
+        format!(
+            "</admin/identities?page_size={page_size}&page_token={}>",
+            token(n)
+        )
+    };
+    for (n, page) in pages.iter().enumerate() {
+        let mut header = format!("{}; rel=\"first\"", link(0));
+        if n + 1 < pages.len() {
+            header.push_str(&format!(",{}; rel=\"next\"", link(n + 1)));
+        }
+        let request = Mock::given(method("GET"))
+            .and(path("/admin/identities"))
+            .and(query_param("page_size", "500"));
+        let request = if n == 0 {
+            request.and(query_param_is_missing("page_token"))
+        } else {
+            request.and(query_param("page_token", token(n)))
+        };
+        request
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("link", header.as_str())
+                    .set_body_json(page),
+            )
+            .expect(1)
+            .mount(kratos)
+            .await;
+    }
+    pages.len()
+}
