@@ -2,6 +2,8 @@
 
 mod link_header;
 mod model;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
