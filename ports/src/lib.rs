@@ -8,6 +8,8 @@ mod audit;
 mod identity;
 mod types;
 mod users;
+mod webhook;
+mod writeback;
 
 pub use audit::{AuditError, AuditEvent, AuditLog, AuditOutcome, AuditQuery, AuditSource};
 pub use identity::{
@@ -18,3 +20,5 @@ pub use types::{AuthId, Email, EmailError, NewUser, Profile, User, UserId};
 pub use users::{
     CreateLinkedError, ImportOutcome, LinkError, StoreError, UserFilter, UserPage, UserStore,
 };
+pub use webhook::{DeliveryRecord, TriggerId, TriggerIdError, WebhookDeliveries};
+pub use writeback::{WriteBack, WriteBackQueue};
