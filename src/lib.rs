@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod export;
@@ -14,4 +15,6 @@ pub mod resolve;
 pub mod rest;
 pub mod serve;
 pub mod telemetry;
+pub mod webhook;
 pub mod wiring;
+pub mod writeback;

@@ -8,6 +8,7 @@ use poem::listener::{Acceptor, AcceptorExt, Listener, TcpListener};
 use poem::Server;
 
 use crate::app::App;
+use crate::background;
 use crate::rest::{self, Exposure};
 
 /// How long in-flight requests may take to finish after a stop signal.
@@ -58,6 +59,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
+    let background = background::spawn(app.clone(), stop.subscribe());
     let servers = listeners.into_iter().map(|bound| {
         let endpoint = rest::routes(app.clone(), bound.exposure, None);
         let mut stopped = stop.subscribe();
@@ -84,6 +86,9 @@ pub async fn run(
             Ok(Err(error)) => failure = Some(anyhow::anyhow!("listener failed: {error}")),
             Err(error) => failure = Some(anyhow::anyhow!("listener task failed: {error}")),
         }
+    }
+    if let Err(error) = background.await {
+        failure = Some(anyhow::anyhow!("background task failed: {error}"));
     }
     app.audit.flush().await;
     tracing::info!("stopped");

@@ -8,3 +8,4 @@ mod openapi;
 mod resolve;
 mod resolve_errors;
 mod resolve_kratos;
+mod webhook;
