@@ -9,3 +9,4 @@ mod resolve;
 mod resolve_errors;
 mod resolve_kratos;
 mod webhook;
+mod writeback;
