@@ -19,7 +19,7 @@ use identity_link_ports::{
 };
 use serde_json::{json, Value};
 
-pub use refusal::Refusal;
+pub use refusal::{deferred, Refusal};
 use sync::{email_change_conflict, sync_profile, Synced};
 
 use crate::app::{App, CallContext};
@@ -88,10 +88,18 @@ enum Handled {
         refusal: Refusal,
         user_id: Option<UserId>,
     },
+    /// Accepted, but not linked until the email is verified (the code says why).
+    Deferred {
+        code: &'static str,
+    },
 }
 
 impl Handled {
-    fn refused(error: ResolveError) -> Result<Self, ResolveError> {
+    /// A link-rule error as a refusal or a deferral; outages stay errors.
+    fn from_rule(error: ResolveError) -> Result<Self, ResolveError> {
+        if let Some(code) = deferred(&error) {
+            return Ok(Self::Deferred { code });
+        }
         match Refusal::from_resolve(&error) {
             Some(refusal) => Ok(Self::Refused {
                 refusal,
@@ -109,12 +117,13 @@ impl Handled {
             Self::Synced { changed, .. } if changed.is_empty() => "resolved",
             Self::Synced { .. } => "profile_synced",
             Self::Refused { refusal, .. } => refusal.code(),
+            Self::Deferred { code } => code,
         }
     }
 
     fn user_id(&self) -> Option<UserId> {
         match self {
-            Self::Passed => None,
+            Self::Passed | Self::Deferred { .. } => None,
             Self::Resolved(resolution) => Some(resolution.user.id),
             Self::Synced { user_id, .. } => Some(*user_id),
             Self::Refused { user_id, .. } => *user_id,
@@ -217,6 +226,13 @@ pub async fn handle(
             *user_id,
             with(detail, json!({ "reason": refusal.text() })),
         ),
+        Handled::Deferred { code } => context.event(
+            kind.as_str(),
+            AuditOutcome::Failed((*code).into()),
+            auth_id,
+            None,
+            with(detail, json!({ "deferred": true })),
+        ),
         Handled::Synced { changed, .. } => context.event(
             outcome,
             AuditOutcome::Ok,
@@ -296,7 +312,7 @@ async fn precheck(app: &App, hint: &KratosIdentity) -> Result<Handled, ResolveEr
 async fn link(app: &App, hint: &KratosIdentity) -> Result<Handled, ResolveError> {
     let identity = match app.identities.get_identity(hint.id).await {
         Ok(identity) => identity,
-        Err(error) => return Handled::refused(error.into()),
+        Err(error) => return Handled::from_rule(error.into()),
     };
     if identity.id != hint.id {
         return Err(ResolveError::Internal(anyhow::anyhow!(
@@ -313,17 +329,14 @@ async fn link(app: &App, hint: &KratosIdentity) -> Result<Handled, ResolveError>
     }
     let resolution = match link_or_provision(app.users.as_ref(), &identity, &app.policy).await {
         Ok(resolution) => resolution,
-        Err(error) => return Handled::refused(error),
+        Err(error) => return Handled::from_rule(error),
     };
     if resolution.created || resolution.linked {
         return Ok(Handled::Resolved(resolution));
     }
     let user_id = resolution.user.id;
     match sync_profile(app, resolution.user, &identity).await? {
-        Synced::Done { user, changed } => Ok(Handled::Synced {
-            user_id: user.id,
-            changed,
-        }),
+        Synced::Done { user_id, changed } => Ok(Handled::Synced { user_id, changed }),
         Synced::Refused(refusal) => Ok(Handled::Refused {
             refusal,
             user_id: Some(user_id),

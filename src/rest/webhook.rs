@@ -92,13 +92,13 @@ pub enum WebhookResponse {
     /// Refused: Kratos has no such identity.
     #[oai(status = 404)]
     NotFound(Json<KratosMessages>),
-    /// Refused: the email belongs to another user, or matches one but is not verified.
+    /// Refused: the email belongs to another user.
     #[oai(status = 409)]
     Conflict(Json<KratosMessages>),
     /// The body is over the size limit (`payload_too_large`).
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
-    /// Refused: the identity lacks a usable or verified email, or is not active.
+    /// Refused: the identity lacks a usable email, or is not active.
     #[oai(status = 422)]
     Unprocessable(Json<KratosMessages>),
     /// An unexpected failure (`internal_error`).
@@ -125,10 +125,8 @@ fn refused(refusal: Refusal, email_pointer: &str) -> WebhookResponse {
     });
     match refusal {
         Refusal::IdentityNotFound => WebhookResponse::NotFound(body),
-        Refusal::Duplicate | Refusal::LinkUnverified => WebhookResponse::Conflict(body),
-        Refusal::EmailUnverified | Refusal::TraitsMissing | Refusal::Inactive => {
-            WebhookResponse::Unprocessable(body)
-        }
+        Refusal::Duplicate => WebhookResponse::Conflict(body),
+        Refusal::TraitsMissing | Refusal::Inactive => WebhookResponse::Unprocessable(body),
     }
 }
 

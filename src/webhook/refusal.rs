@@ -3,6 +3,11 @@
 //! Message ids are stable: UIs may translate by id. 4000001 is Kratos's own
 //! generic validation message (its text is the `reason` in `context`); the
 //! others sit in 4000901.. so as not to collide with Kratos's own ids.
+//!
+//! An email not verified yet is not a refusal but a deferral (see
+//! [`deferred`]): Kratos runs hooks after saving an identity or a settings
+//! change too, and a 4xx there would show the person an error for a change
+//! Kratos already made, and skip the hooks after it (the session).
 
 use crate::link::ResolveError;
 
@@ -11,10 +16,6 @@ use crate::link::ResolveError;
 pub enum Refusal {
     /// The email belongs to another user (linked to another identity).
     Duplicate,
-    /// The email matches an existing unlinked user but is not verified (takeover guard).
-    LinkUnverified,
-    /// Provisioning needs a verified email and it is not.
-    EmailUnverified,
     /// The identity's traits lack a usable email.
     TraitsMissing,
     /// The identity is not active in Kratos.
@@ -23,26 +24,24 @@ pub enum Refusal {
     IdentityNotFound,
 }
 
-const ALL: [Refusal; 6] = [
+const ALL: [Refusal; 4] = [
     Refusal::Duplicate,
-    Refusal::LinkUnverified,
-    Refusal::EmailUnverified,
     Refusal::TraitsMissing,
     Refusal::Inactive,
     Refusal::IdentityNotFound,
 ];
 
 impl Refusal {
-    /// The link rule's business errors; `None` for outages and internal failures.
+    /// The link rule's refusals; `None` for deferrals, outages and internal failures.
     pub fn from_resolve(error: &ResolveError) -> Option<Self> {
         Some(match error {
             ResolveError::IdentityDuplicate => Self::Duplicate,
-            ResolveError::LinkUnverified => Self::LinkUnverified,
-            ResolveError::EmailUnverified => Self::EmailUnverified,
             ResolveError::TraitsMissing(_) => Self::TraitsMissing,
             ResolveError::Inactive => Self::Inactive,
             ResolveError::IdentityNotFound => Self::IdentityNotFound,
-            ResolveError::KratosUnavailable(_)
+            ResolveError::LinkUnverified
+            | ResolveError::EmailUnverified
+            | ResolveError::KratosUnavailable(_)
             | ResolveError::DatabaseUnavailable(_)
             | ResolveError::Internal(_) => return None,
         })
@@ -52,8 +51,6 @@ impl Refusal {
     pub fn code(self) -> &'static str {
         match self {
             Self::Duplicate => "identity_duplicate",
-            Self::LinkUnverified => "identity_link_unverified",
-            Self::EmailUnverified => "identity_email_unverified",
             Self::TraitsMissing => "identity_traits_missing",
             Self::Inactive => "identity_inactive",
             Self::IdentityNotFound => "identity_not_found",
@@ -69,11 +66,9 @@ impl Refusal {
     pub fn message_id(self) -> i64 {
         match self {
             Self::Duplicate => 4_000_001,
-            Self::LinkUnverified => 4_000_901,
-            Self::EmailUnverified => 4_000_902,
-            Self::TraitsMissing => 4_000_903,
-            Self::Inactive => 4_000_904,
-            Self::IdentityNotFound => 4_000_905,
+            Self::TraitsMissing => 4_000_901,
+            Self::Inactive => 4_000_902,
+            Self::IdentityNotFound => 4_000_903,
         }
     }
 
@@ -81,15 +76,22 @@ impl Refusal {
     pub fn text(self) -> &'static str {
         match self {
             Self::Duplicate => "An account with this email address already exists.",
-            Self::LinkUnverified => {
-                "Verify this email address to connect it to your existing account."
-            }
-            Self::EmailUnverified => "Verify your email address to continue.",
             Self::TraitsMissing => "A valid email address is required.",
             Self::Inactive => "This account is disabled.",
             Self::IdentityNotFound => "This account could not be found.",
         }
     }
+}
+
+/// The link rule's outcomes that wait for the email to be verified: the
+/// delivery is accepted, the link is not made, and the verification hook (or a
+/// later login, or resolve) makes it. `None` for every other error.
+pub fn deferred(error: &ResolveError) -> Option<&'static str> {
+    matches!(
+        error,
+        ResolveError::LinkUnverified | ResolveError::EmailUnverified
+    )
+    .then(|| error.code())
 }
 
 #[cfg(test)]
@@ -125,5 +127,14 @@ mod tests {
             Refusal::from_resolve(&ResolveError::IdentityDuplicate),
             Some(Refusal::Duplicate)
         );
+    }
+
+    #[test]
+    fn an_email_not_verified_yet_defers_the_link_instead_of_refusing() {
+        for error in [ResolveError::LinkUnverified, ResolveError::EmailUnverified] {
+            assert_eq!(Refusal::from_resolve(&error), None);
+            assert_eq!(deferred(&error), Some(error.code()));
+        }
+        assert_eq!(deferred(&ResolveError::IdentityDuplicate), None);
     }
 }

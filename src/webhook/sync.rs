@@ -12,7 +12,7 @@ use crate::link::ResolveError;
 pub enum Synced {
     /// The user now mirrors Kratos; `changed` names the fields written (empty: none).
     Done {
-        user: User,
+        user_id: UserId,
         changed: Vec<&'static str>,
     },
     Refused(Refusal),
@@ -59,10 +59,16 @@ pub async fn sync_profile(
     let wanted = wanted(&user, kratos);
     let changed = changed_fields(&user, &wanted);
     if changed.is_empty() {
-        return Ok(Synced::Done { user, changed });
+        return Ok(Synced::Done {
+            user_id: user.id,
+            changed,
+        });
     }
     match app.users.update_profile(user.id, &wanted).await {
-        Ok(user) => Ok(Synced::Done { user, changed }),
+        Ok(user) => Ok(Synced::Done {
+            user_id: user.id,
+            changed,
+        }),
         Err(LinkError::EmailTaken) => Ok(Synced::Refused(Refusal::Duplicate)),
         Err(LinkError::Store(error)) => Err(error.into()),
         Err(other) => Err(ResolveError::Internal(anyhow::anyhow!(

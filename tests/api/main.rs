@@ -4,6 +4,7 @@ mod cli;
 mod conformance;
 mod health;
 mod helpers;
+mod kratos_docs;
 mod openapi;
 mod resolve;
 mod resolve_errors;

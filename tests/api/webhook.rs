@@ -408,44 +408,74 @@ async fn an_email_change_not_saved_yet_to_a_taken_address_is_refused_before_krat
 }
 
 #[tokio::test]
-async fn link_rule_refusals_carry_their_own_message_ids() {
+async fn an_email_not_verified_yet_is_accepted_unlinked_and_linked_once_verified() {
     let app = spawn_app().await;
-    insert_user(&app, "victim@example.com", None).await;
-    let unverified = Uuid::new_v4();
-    serve_identity(
-        &app.kratos,
-        &identity(unverified, "victim@example.com", false),
-        1,
-    )
-    .await;
-    let missing = Uuid::new_v4();
-    crate::helpers::kratos::serve_not_found(&app.kratos, missing, 1).await;
+    let legacy = insert_user(&app, "legacy.user@example.com", None).await;
+    let id = Uuid::new_v4();
+    let unverified = identity(id, "legacy.user@example.com", false);
+    Mock::given(method("GET"))
+        .and(path(format!("/admin/identities/{id}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&unverified))
+        .up_to_n_times(1)
+        .mount(&app.kratos)
+        .await;
 
-    let response = deliver(
-        &app,
-        &identity(unverified, "victim@example.com", false),
-        "t-1",
-    )
-    .await;
-    assert_eq!(response.status(), 409);
-    assert_eq!(
-        json_body(response).await,
-        refusal_body(
-            4_000_901,
-            "Verify this email address to connect it to your existing account."
-        )
-    );
-    let response = deliver(&app, &identity(missing, "ghost@example.com", true), "t-2").await;
-    assert_eq!(response.status(), 404);
-    assert_eq!(
-        json_body(response).await["messages"][0]["messages"][0]["id"],
-        4_000_905
-    );
+    // Registration, after saving: a 4xx would show an error for an account
+    // Kratos already created, so the link waits for the verification.
+    let registration = deliver(&app, &unverified, &Uuid::new_v4().to_string()).await;
+    assert_eq!(registration.status(), 200);
+    assert_eq!(json_body(registration).await, json!({}));
     assert_eq!(
         app.count("SELECT count(*) FROM users WHERE auth_id IS NOT NULL")
             .await,
         0
     );
+
+    let verified = identity(id, "legacy.user@example.com", true);
+    serve_identity(&app.kratos, &verified, 1).await;
+    let verification = deliver(&app, &verified, &Uuid::new_v4().to_string()).await;
+    assert_eq!(verification.status(), 200);
+    let linked: Option<Uuid> = app
+        .db()
+        .await
+        .query_one("SELECT auth_id FROM users WHERE id = $1", &[&legacy])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(linked, Some(id));
+    let audit = webhook_audit(&app).await;
+    let summary: Vec<_> = audit
+        .iter()
+        .map(|(action, outcome, detail)| {
+            (
+                action.as_str(),
+                outcome.as_str(),
+                detail["deferred"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("link", "identity_link_unverified", json!(true)),
+            ("linked", "ok", Value::Null)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_identity_kratos_does_not_have_is_refused_with_its_own_message_id() {
+    let app = spawn_app().await;
+    let missing = Uuid::new_v4();
+    crate::helpers::kratos::serve_not_found(&app.kratos, missing, 1).await;
+
+    let response = deliver(&app, &identity(missing, "ghost@example.com", true), "t-1").await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        json_body(response).await,
+        refusal_body(4_000_903, "This account could not be found.")
+    );
+    assert_eq!(app.count("SELECT count(*) FROM users").await, 0);
 }
 
 #[tokio::test]
