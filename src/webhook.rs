@@ -8,22 +8,22 @@
 //! final answer is stored and a redelivery gets it back without anything
 //! being done again. Outages are errors (503, so Kratos retries), never refusals.
 
+mod handled;
 mod refusal;
 mod sync;
 
 use std::time::Duration;
 
 use chrono::Utc;
-use identity_link_ports::{
-    AuditOutcome, AuthId, DeliveryRecord, KratosIdentity, TriggerId, UserId,
-};
+use identity_link_ports::{AuditOutcome, AuthId, DeliveryRecord, KratosIdentity, TriggerId};
 use serde_json::{json, Value};
 
+use handled::{with, Handled};
 pub use refusal::{deferred, Refusal};
 use sync::{email_change_conflict, sync_profile, Synced};
 
 use crate::app::{App, CallContext};
-use crate::link::{link_or_provision, Resolution, ResolveError};
+use crate::link::{link_or_provision, ResolveError};
 use crate::writeback;
 
 /// How long answered deliveries are kept for redeliveries (Kratos retries within seconds).
@@ -76,68 +76,6 @@ impl Kind {
     }
 }
 
-/// What a delivery did, before it is answered.
-enum Handled {
-    Passed,
-    Resolved(Resolution),
-    Synced {
-        user_id: UserId,
-        changed: Vec<&'static str>,
-    },
-    Refused {
-        refusal: Refusal,
-        user_id: Option<UserId>,
-    },
-    /// Accepted, but not linked until the email is verified (the code says why).
-    Deferred {
-        code: &'static str,
-    },
-}
-
-impl Handled {
-    /// A link-rule error as a refusal or a deferral; outages stay errors.
-    fn from_rule(error: ResolveError) -> Result<Self, ResolveError> {
-        if let Some(code) = deferred(&error) {
-            return Ok(Self::Deferred { code });
-        }
-        match Refusal::from_resolve(&error) {
-            Some(refusal) => Ok(Self::Refused {
-                refusal,
-                user_id: None,
-            }),
-            None => Err(error),
-        }
-    }
-
-    /// The audit action, or the refusal code.
-    fn outcome(&self) -> &'static str {
-        match self {
-            Self::Passed => "precheck_passed",
-            Self::Resolved(resolution) => resolution.action(),
-            Self::Synced { changed, .. } if changed.is_empty() => "resolved",
-            Self::Synced { .. } => "profile_synced",
-            Self::Refused { refusal, .. } => refusal.code(),
-            Self::Deferred { code } => code,
-        }
-    }
-
-    fn user_id(&self) -> Option<UserId> {
-        match self {
-            Self::Passed | Self::Deferred { .. } => None,
-            Self::Resolved(resolution) => Some(resolution.user.id),
-            Self::Synced { user_id, .. } => Some(*user_id),
-            Self::Refused { user_id, .. } => *user_id,
-        }
-    }
-
-    fn answer(&self) -> Answer {
-        match self {
-            Self::Refused { refusal, .. } => Answer::Refused(*refusal),
-            _ => Answer::Accepted,
-        }
-    }
-}
-
 fn base_detail(delivery: &Delivery, kind: Kind) -> Value {
     json!({
         "kind": kind.as_str(),
@@ -145,13 +83,6 @@ fn base_detail(delivery: &Delivery, kind: Kind) -> Value {
         "requestId": delivery.request_id,
         "idempotent": delivery.trigger.is_some(),
     })
-}
-
-fn with(mut detail: Value, extra: Value) -> Value {
-    if let (Some(detail), Value::Object(extra)) = (detail.as_object_mut(), extra) {
-        detail.extend(extra);
-    }
-    detail
 }
 
 /// Answers one delivery; records one audit event and counts it.
@@ -218,36 +149,7 @@ pub async fn handle(
             tracing::warn!(%error, %trigger, "cannot store the webhook answer; a redelivery will run again");
         }
     }
-    let event = match &handled {
-        Handled::Refused { refusal, user_id } => context.event(
-            kind.as_str(),
-            AuditOutcome::Failed(refusal.code().into()),
-            auth_id,
-            *user_id,
-            with(detail, json!({ "reason": refusal.text() })),
-        ),
-        Handled::Deferred { code } => context.event(
-            kind.as_str(),
-            AuditOutcome::Failed((*code).into()),
-            auth_id,
-            None,
-            with(detail, json!({ "deferred": true })),
-        ),
-        Handled::Synced { changed, .. } => context.event(
-            outcome,
-            AuditOutcome::Ok,
-            auth_id,
-            handled.user_id(),
-            with(detail, json!({ "changed": changed })),
-        ),
-        _ => context.event(
-            outcome,
-            AuditOutcome::Ok,
-            auth_id,
-            handled.user_id(),
-            detail,
-        ),
-    };
+    let event = handled.event(context, kind, auth_id, detail);
     app.audit.record(event);
     if let Handled::Resolved(resolution) = &handled {
         if resolution.created || resolution.linked {
