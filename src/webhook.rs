@@ -271,3 +271,35 @@ pub fn unauthorized(app: &App, context: &CallContext, trigger: Option<&TriggerId
         json!({ "reason": reason, "triggerId": trigger.map(TriggerId::as_str) }),
     ));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(outcome: &str, refused: bool) -> DeliveryRecord {
+        DeliveryRecord {
+            outcome: outcome.into(),
+            refused,
+            auth_id: None,
+            user_id: None,
+        }
+    }
+
+    #[test]
+    fn a_redelivery_gets_the_stored_answer() {
+        assert_eq!(replayed(&record("created", false)), Answer::Accepted);
+        assert_eq!(
+            replayed(&record("identity_link_unverified", false)),
+            Answer::Accepted
+        );
+        assert_eq!(
+            replayed(&record("identity_not_found", true)),
+            Answer::Refused(Refusal::IdentityNotFound)
+        );
+        assert_eq!(
+            replayed(&record("a_code_of_a_newer_version", true)),
+            Answer::Refused(Refusal::Duplicate),
+            "a stored refusal stays a refusal"
+        );
+    }
+}

@@ -552,3 +552,79 @@ fn the_openapi_document_describes_the_webhook_its_headers_and_refusals() {
         ]
     );
 }
+
+#[tokio::test]
+async fn concurrent_deliveries_of_one_trigger_over_two_instances_make_one_user() {
+    let first = spawn_app().await;
+    let second = first.sibling().await;
+    let id = Uuid::new_v4();
+    let kratos_identity = identity(id, "racing@example.com", true);
+    serve_identity(&first.kratos, &kratos_identity, 1..=16).await;
+    let trigger = Uuid::new_v4().to_string();
+
+    let calls = (0..16).map(|n| {
+        let instance = if n % 2 == 0 { &first } else { &second };
+        deliver(instance, &kratos_identity, &trigger)
+    });
+    for response in futures::future::join_all(calls).await {
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(first.count("SELECT count(*) FROM users").await, 1);
+    assert_eq!(
+        first
+            .count("SELECT count(*) FROM kratos_webhook_deliveries")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_database_outage_is_503_so_kratos_retries() {
+    use std::net::ToSocketAddrs;
+    let db = crate::helpers::TestDb::create().await;
+    let url = url::Url::parse(&db.url).unwrap();
+    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))
+        .to_socket_addrs()
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = crate::helpers::proxy::Proxy::start(target).await;
+    let mut proxied = url.clone();
+    proxied.set_host(Some("127.0.0.1")).unwrap();
+    proxied.set_port(Some(proxy.addr.port())).unwrap();
+    let app = spawn_app_with(Options {
+        database_url: Some(proxied.to_string()),
+        ..Options::default()
+    })
+    .await;
+    let id = Uuid::new_v4();
+    let kratos_identity = identity(id, "outage@example.com", true);
+    serve_identity(&app.kratos, &kratos_identity, 1..).await;
+    let trigger = Uuid::new_v4().to_string();
+
+    proxy.down();
+    let response = deliver(&app, &kratos_identity, &trigger).await;
+    assert_eq!(response.status(), 503);
+    let body = json_body(response).await;
+    assert_eq!(body["error"], "database_unavailable");
+    assert_eq!(body["retryable"], true);
+
+    proxy.up();
+    let mut status = 0;
+    for _ in 0..50 {
+        status = deliver(&app, &kratos_identity, &trigger)
+            .await
+            .status()
+            .as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        status, 200,
+        "Kratos's retry links once the database is back"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM users").await, 1);
+    drop(db);
+}
