@@ -10,4 +10,5 @@ mod resolve;
 mod resolve_errors;
 mod resolve_kratos;
 mod webhook;
+mod webhook_link;
 mod writeback;
