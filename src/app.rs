@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use identity_link_adapters::memory::{MemoryWebhookDeliveries, MemoryWriteBackQueue};
 use identity_link_ports::{
     AuditEvent, AuditLog, AuditOutcome, AuditSource, AuthId, IdentityProvider, UserId, UserStore,
+    WebhookDeliveries, WriteBackQueue,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -24,6 +26,10 @@ pub struct App {
     pub metrics: Metrics,
     /// The validated configuration (secrets stay wrapped).
     pub settings: Settings,
+    /// Kratos webhook deliveries already answered (idempotency by trigger id).
+    pub deliveries: Arc<dyn WebhookDeliveries>,
+    /// The outbox of Kratos `external_id` write-backs.
+    pub write_backs: Arc<dyn WriteBackQueue>,
 }
 
 impl App {
@@ -48,7 +54,21 @@ impl App {
             policy: settings.policy.clone(),
             metrics,
             settings,
+            deliveries: Arc::new(MemoryWebhookDeliveries::new()),
+            write_backs: Arc::new(MemoryWriteBackQueue::new()),
         }
+    }
+
+    /// Replaces the in-memory webhook-delivery store and write-back outbox
+    /// [`App::new`] starts with (durable ones when there is a database).
+    pub fn with_webhook_stores(
+        mut self,
+        deliveries: Arc<dyn WebhookDeliveries>,
+        write_backs: Arc<dyn WriteBackQueue>,
+    ) -> Self {
+        self.deliveries = deliveries;
+        self.write_backs = write_backs;
+        self
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod app;
 pub mod audit;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod export;
@@ -17,4 +18,6 @@ pub mod resolve;
 pub mod rest;
 pub mod serve;
 pub mod telemetry;
+pub mod webhook;
 pub mod wiring;
+pub mod writeback;

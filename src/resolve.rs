@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::app::{App, CallContext};
 use crate::link::{link_or_provision, Resolution, ResolveError};
+use crate::writeback;
 
 /// Resolves `auth_id` (CONTRACT §3 "Rules") and records one audit event.
 ///
@@ -46,6 +47,11 @@ pub async fn resolve(
         ),
     };
     app.audit.record(event);
+    if let Ok(resolution) = &result {
+        if resolution.created || resolution.linked {
+            writeback::after_link(app, resolution.user.id, auth_id, context).await;
+        }
+    }
     result
 }
 

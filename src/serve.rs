@@ -8,6 +8,7 @@ use poem::listener::{Acceptor, AcceptorExt, Listener, TcpListener};
 use poem::Server;
 
 use crate::app::App;
+use crate::background;
 use crate::graphql::Graphql;
 use crate::rest::{self, Exposure};
 use crate::wiring;
@@ -65,6 +66,7 @@ pub async fn run(
         wiring::session_verifier(&app.settings, &app.metrics)?,
     );
     let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
+    let background = background::spawn(app.clone(), stop.subscribe());
     let servers = listeners.into_iter().map(|bound| {
         let endpoint = rest::routes(app.clone(), bound.exposure, Some(graphql.endpoint()));
         let mut stopped = stop.subscribe();
@@ -91,6 +93,9 @@ pub async fn run(
             Ok(Err(error)) => failure = Some(anyhow::anyhow!("listener failed: {error}")),
             Err(error) => failure = Some(anyhow::anyhow!("listener task failed: {error}")),
         }
+    }
+    if let Err(error) = background.await {
+        failure = Some(anyhow::anyhow!("background task failed: {error}"));
     }
     app.audit.flush().await;
     tracing::info!("stopped");

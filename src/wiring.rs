@@ -10,7 +10,8 @@ use identity_link_adapters::kratos::{KratosAdmin, KratosSettings};
 use identity_link_adapters::kratos_session::KratosSessions;
 use identity_link_adapters::memory::{MemoryAuditLog, MemoryUserStore};
 use identity_link_adapters::postgres::{
-    self, PostgresAuditLog, PostgresSettings, PostgresUserStore,
+    self, PostgresAuditLog, PostgresSettings, PostgresUserStore, PostgresWebhookDeliveries,
+    PostgresWriteBackQueue,
 };
 use identity_link_ports::{
     AuditLog, BackfillReports, IdentityProvider, SessionVerifier, UserStore,
@@ -105,14 +106,15 @@ pub async fn stores(
 /// As [`stores`] and [`identity_provider`].
 pub async fn build(settings: &Settings, metrics: Metrics) -> anyhow::Result<Arc<App>> {
     let identities = identity_provider(settings, &metrics)?;
-    let (users, audit_log, _pool) = stores(settings).await?;
-    Ok(Arc::new(App::new(
-        users,
-        identities,
-        audit_log,
-        settings.clone(),
-        metrics,
-    )))
+    let (users, audit_log, pool) = stores(settings).await?;
+    let mut app = App::new(users, identities, audit_log, settings.clone(), metrics);
+    if let Some(pool) = pool {
+        app = app.with_webhook_stores(
+            Arc::new(PostgresWebhookDeliveries::new(pool.clone())),
+            Arc::new(PostgresWriteBackQueue::new(pool)),
+        );
+    }
+    Ok(Arc::new(app))
 }
 
 /// The Kratos session check for admin logins, when `KRATOS_PUBLIC_URL` is set.

@@ -13,6 +13,9 @@ use identity_link_ports::{
 use serde_json::json;
 use uuid::Uuid;
 
+mod outbox;
+pub use outbox::{webhook_deliveries, write_back_queue};
+
 fn profile(email: &str) -> Profile {
     Profile {
         email: Email::new(email).expect("test emails are valid"),

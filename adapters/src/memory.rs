@@ -11,6 +11,9 @@ use identity_link_ports::{
     LinkError, NewUser, Profile, StoreError, User, UserFilter, UserId, UserPage, UserStore,
 };
 
+mod outbox;
+pub use outbox::{MemoryWebhookDeliveries, MemoryWriteBackQueue};
+
 #[derive(Default)]
 struct Users {
     by_id: BTreeMap<UserId, User>,
@@ -288,5 +291,15 @@ mod tests {
     #[tokio::test]
     async fn the_memory_audit_log_passes_the_conformance_suite() {
         conformance::audit_log(Arc::new(MemoryAuditLog::new())).await;
+    }
+
+    #[tokio::test]
+    async fn the_memory_webhook_deliveries_pass_the_conformance_suite() {
+        conformance::webhook_deliveries(Arc::new(MemoryWebhookDeliveries::new())).await;
+    }
+
+    #[tokio::test]
+    async fn the_memory_write_back_queue_passes_the_conformance_suite() {
+        conformance::write_back_queue(Arc::new(MemoryWriteBackQueue::new())).await;
     }
 }

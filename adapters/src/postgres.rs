@@ -16,6 +16,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
+mod outbox;
+pub use outbox::{PostgresWebhookDeliveries, PostgresWriteBackQueue};
+
 mod embedded {
     refinery::embed_migrations!("../migrations");
 }

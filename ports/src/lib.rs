@@ -10,6 +10,8 @@ mod identity;
 mod session;
 mod types;
 mod users;
+mod webhook;
+mod writeback;
 
 pub use audit::{AuditError, AuditEvent, AuditLog, AuditOutcome, AuditQuery, AuditSource};
 pub use backfill_report::{BackfillReports, StatusCount};
@@ -22,3 +24,5 @@ pub use types::{AuthId, Email, EmailError, NewUser, Profile, User, UserId};
 pub use users::{
     CreateLinkedError, ImportOutcome, LinkError, StoreError, UserFilter, UserPage, UserStore,
 };
+pub use webhook::{DeliveryRecord, TriggerId, TriggerIdError, WebhookDeliveries};
+pub use writeback::{WriteBack, WriteBackQueue};

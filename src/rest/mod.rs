@@ -6,6 +6,7 @@ pub mod error;
 mod health;
 mod limit;
 pub mod resolve;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -32,12 +33,12 @@ pub enum ApiTags {
     Operations,
 }
 
-pub type Apis = (resolve::ResolveApi, health::HealthApi);
+pub type Apis = (resolve::ResolveApi, webhook::WebhookApi, health::HealthApi);
 
 /// The OpenAPI service describing every REST endpoint.
 pub fn api_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (resolve::ResolveApi, health::HealthApi),
+        (resolve::ResolveApi, webhook::WebhookApi, health::HealthApi),
         "identity-link",
         env!("CARGO_PKG_VERSION"),
     )

@@ -53,3 +53,17 @@ async fn migrations_are_safe_to_run_twice_and_concurrently() {
     assert!(known.iter().all(|m| m.applied_on.is_some()));
     assert!(postgres::migrate(&db.url).await.expect("rerun").is_empty());
 }
+
+#[tokio::test]
+async fn the_postgres_webhook_deliveries_pass_the_conformance_suite() {
+    let db = TestDb::create().await;
+    let pool = migrated_pool(&db).await;
+    conformance::webhook_deliveries(Arc::new(postgres::PostgresWebhookDeliveries::new(pool))).await;
+}
+
+#[tokio::test]
+async fn the_postgres_write_back_queue_passes_the_conformance_suite() {
+    let db = TestDb::create().await;
+    let pool = migrated_pool(&db).await;
+    conformance::write_back_queue(Arc::new(postgres::PostgresWriteBackQueue::new(pool))).await;
+}

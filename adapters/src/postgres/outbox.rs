@@ -1,0 +1,265 @@
+//! Webhook deliveries and the write-back outbox in Postgres (tables of `V4__webhook.sql`).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use identity_link_ports::{
+    AuditSource, AuthId, DeliveryRecord, StoreError, TriggerId, UserId, WebhookDeliveries,
+    WriteBack, WriteBackQueue,
+};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::{pool_error, store_error};
+
+/// Webhook deliveries in Postgres.
+#[derive(Clone)]
+pub struct PostgresWebhookDeliveries {
+    pool: Pool,
+}
+
+impl PostgresWebhookDeliveries {
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+}
+
+fn delivery_from_row(row: &Row) -> Result<DeliveryRecord, StoreError> {
+    Ok(DeliveryRecord {
+        outcome: row.try_get("outcome").map_err(store_error)?,
+        refused: row.try_get("refused").map_err(store_error)?,
+        auth_id: row
+            .try_get::<_, Option<Uuid>>("auth_id")
+            .map_err(store_error)?
+            .map(AuthId::new),
+        user_id: row
+            .try_get::<_, Option<Uuid>>("user_id")
+            .map_err(store_error)?
+            .map(UserId::new),
+    })
+}
+
+#[async_trait]
+impl WebhookDeliveries for PostgresWebhookDeliveries {
+    async fn redelivered(&self, trigger: &TriggerId) -> Result<Option<DeliveryRecord>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached(
+                "UPDATE kratos_webhook_deliveries
+                    SET redeliveries = redeliveries + 1, last_redelivered_at = now()
+                  WHERE trigger_id = $1
+                  RETURNING outcome, refused, auth_id, user_id",
+            )
+            .await
+            .map_err(store_error)?;
+        client
+            .query_opt(&statement, &[&trigger.as_str()])
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(delivery_from_row)
+            .transpose()
+    }
+
+    async fn record(
+        &self,
+        trigger: &TriggerId,
+        record: &DeliveryRecord,
+    ) -> Result<bool, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached(
+                "INSERT INTO kratos_webhook_deliveries (trigger_id, outcome, refused, auth_id, user_id)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (trigger_id) DO NOTHING",
+            )
+            .await
+            .map_err(store_error)?;
+        let inserted = client
+            .execute(
+                &statement,
+                &[
+                    &trigger.as_str(),
+                    &record.outcome,
+                    &record.refused,
+                    &record.auth_id.map(|id| id.as_uuid()),
+                    &record.user_id.map(|id| id.as_uuid()),
+                ],
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(inserted == 1)
+    }
+
+    async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
+            .execute(
+                "DELETE FROM kratos_webhook_deliveries WHERE answered_at < $1",
+                &[&before],
+            )
+            .await
+            .map_err(store_error)
+    }
+}
+
+/// The write-back outbox in Postgres.
+#[derive(Clone)]
+pub struct PostgresWriteBackQueue {
+    pool: Pool,
+}
+
+impl PostgresWriteBackQueue {
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    /// Runs `sql` (parameters: auth id, version, then `extra`) on the row of `item`.
+    async fn settle(
+        &self,
+        item: &WriteBack,
+        sql: &str,
+        extra: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<bool, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client.prepare_cached(sql).await.map_err(store_error)?;
+        let auth_id = item.auth_id.as_uuid();
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            vec![&auth_id, &item.version];
+        params.extend_from_slice(extra);
+        let changed = client
+            .execute(&statement, &params)
+            .await
+            .map_err(store_error)?;
+        Ok(changed == 1)
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn write_back_from_row(row: &Row) -> Result<WriteBack, StoreError> {
+    let source: String = row.try_get("source").map_err(store_error)?;
+    let attempts: i32 = row.try_get("attempts").map_err(store_error)?;
+    Ok(WriteBack {
+        auth_id: AuthId::new(row.try_get("auth_id").map_err(store_error)?),
+        user_id: UserId::new(row.try_get("user_id").map_err(store_error)?),
+        version: row.try_get("version").map_err(store_error)?,
+        attempts: u32::try_from(attempts).unwrap_or_default(),
+        correlation_id: row.try_get("correlation_id").map_err(store_error)?,
+        source: AuditSource::parse(&source).ok_or_else(|| {
+            StoreError::Unknown(anyhow::anyhow!("unknown write-back source {source}"))
+        })?,
+    })
+}
+
+#[async_trait]
+impl WriteBackQueue for PostgresWriteBackQueue {
+    async fn enqueue(
+        &self,
+        auth_id: AuthId,
+        user: UserId,
+        correlation_id: Uuid,
+        source: AuditSource,
+    ) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached(
+                "INSERT INTO external_id_writeback (auth_id, user_id, correlation_id, source)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (auth_id) DO UPDATE
+                    SET user_id = EXCLUDED.user_id,
+                        version = external_id_writeback.version + 1,
+                        status = 'pending',
+                        attempts = 0,
+                        next_attempt_at = now(),
+                        last_error = NULL,
+                        correlation_id = EXCLUDED.correlation_id,
+                        source = EXCLUDED.source,
+                        updated_at = now()",
+            )
+            .await
+            .map_err(store_error)?;
+        client
+            .execute(
+                &statement,
+                &[
+                    &auth_id.as_uuid(),
+                    &user.as_uuid(),
+                    &correlation_id,
+                    &source.as_str(),
+                ],
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn claim_due(&self, limit: u32, lease: Duration) -> Result<Vec<WriteBack>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        // SKIP LOCKED: concurrent workers take disjoint rows; the lease moves
+        // next_attempt_at forward, so a claimed row is not due again until the
+        // lease ends, which hands it to another worker if this one dies.
+        let statement = client
+            .prepare_cached(
+                "UPDATE external_id_writeback
+                    SET attempts = attempts + 1,
+                        next_attempt_at = now() + $2::bigint * interval '1 millisecond',
+                        updated_at = now()
+                  WHERE auth_id IN (
+                        SELECT auth_id FROM external_id_writeback
+                         WHERE status = 'pending' AND next_attempt_at <= now()
+                         ORDER BY next_attempt_at
+                         LIMIT $1
+                         FOR UPDATE SKIP LOCKED)
+                  RETURNING auth_id, user_id, version, attempts, correlation_id, source",
+            )
+            .await
+            .map_err(store_error)?;
+        let rows = client
+            .query(&statement, &[&i64::from(limit), &millis(lease)])
+            .await
+            .map_err(store_error)?;
+        rows.iter().map(write_back_from_row).collect()
+    }
+
+    async fn complete(&self, item: &WriteBack) -> Result<bool, StoreError> {
+        self.settle(
+            item,
+            "DELETE FROM external_id_writeback WHERE auth_id = $1 AND version = $2",
+            &[],
+        )
+        .await
+    }
+
+    async fn retry_later(
+        &self,
+        item: &WriteBack,
+        delay: Duration,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        self.settle(
+            item,
+            "UPDATE external_id_writeback
+                SET next_attempt_at = now() + $3::bigint * interval '1 millisecond',
+                    last_error = $4, updated_at = now()
+              WHERE auth_id = $1 AND version = $2",
+            &[&millis(delay), &error],
+        )
+        .await
+    }
+
+    async fn abandon(&self, item: &WriteBack, error: &str) -> Result<bool, StoreError> {
+        self.settle(
+            item,
+            "UPDATE external_id_writeback
+                SET status = 'failed', last_error = $3, updated_at = now()
+              WHERE auth_id = $1 AND version = $2",
+            &[&error],
+        )
+        .await
+    }
+}

@@ -1,0 +1,8 @@
+// Verification, after an address was verified. Captures users whose email was
+// not verified at registration (an existing user is linked only by a verified email).
+function(ctx) {
+  identity: {
+    id: ctx.identity.id,
+    traits: ctx.identity.traits,
+  },
+}

@@ -1,0 +1,187 @@
+//! Optional write-back of links to Kratos (`WRITE_BACK_EXTERNAL_ID`): once a
+//! user is linked to an identity, the identity's `external_id` is set to the
+//! user id, so Kratos can find the user too.
+//!
+//! Every place that makes a link calls [`after_link`], which queues the
+//! write-back in a durable outbox; a background worker in `serve` drains it
+//! with exponential backoff ([`process_due`]). Kratos being down, or refusing
+//! because another identity holds that external id (409), is audited and
+//! retried later; it never fails the link.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use identity_link_ports::{AuditOutcome, AuthId, IdentityError, StoreError, UserId, WriteBack};
+use serde_json::{json, Value};
+
+use crate::app::{App, CallContext};
+
+/// Write-backs claimed per pass.
+pub const BATCH: u32 = 20;
+/// Write-backs attempted at once within a pass.
+const CONCURRENCY: usize = 4;
+/// How long a claim lasts: longer than a pass can take with Kratos timing out
+/// on every attempt, so that a live worker is never overtaken by another.
+pub const LEASE: Duration = Duration::from_secs(300);
+/// Attempts before a write-back is given up (about three and a half hours).
+pub const MAX_ATTEMPTS: u32 = 12;
+const FIRST_RETRY: Duration = Duration::from_secs(10);
+const LONGEST_RETRY: Duration = Duration::from_secs(3600);
+
+/// Call after any link is made (resolve, webhook, backfill, admin): queues the
+/// write-back of `user_id` to identity `auth_id` when write-back is on. Never
+/// fails: a failure to queue is logged and audited under `context`.
+pub async fn after_link(app: &App, user_id: UserId, auth_id: AuthId, context: &CallContext) {
+    if !app.settings.write_back_external_id {
+        return;
+    }
+    if let Err(error) = app
+        .write_backs
+        .enqueue(auth_id, user_id, context.correlation_id, context.source)
+        .await
+    {
+        tracing::warn!(%error, %auth_id, %user_id, "cannot queue the external_id write-back");
+        app.audit.record(context.event(
+            "external_id_write",
+            AuditOutcome::Failed(store_code(&error).into()),
+            Some(auth_id),
+            Some(user_id),
+            json!({ "reason": error.to_string(), "queued": false }),
+        ));
+    }
+}
+
+fn store_code(error: &StoreError) -> &'static str {
+    match error {
+        StoreError::Unavailable(_) => "database_unavailable",
+        StoreError::Unknown(_) => "internal_error",
+    }
+}
+
+/// The pause before attempt `attempts + 1`: doubling from 10 s, at most an hour.
+pub fn backoff(attempts: u32) -> Duration {
+    let doublings = attempts.saturating_sub(1).min(16);
+    FIRST_RETRY
+        .saturating_mul(1 << doublings)
+        .min(LONGEST_RETRY)
+}
+
+/// Claims due write-backs (at most `limit`) and attempts each once; returns
+/// how many were claimed.
+///
+/// # Errors
+/// [`StoreError`] when nothing could be claimed; failures of single
+/// write-backs are audited and retried later instead.
+pub async fn process_due(app: &App, limit: u32) -> Result<usize, StoreError> {
+    let claimed = app.write_backs.claim_due(limit, LEASE).await?;
+    let count = claimed.len();
+    futures::stream::iter(claimed)
+        .for_each_concurrent(CONCURRENCY, |item| async move { attempt(app, &item).await })
+        .await;
+    Ok(count)
+}
+
+fn audit(app: &App, item: &WriteBack, action: &str, outcome: AuditOutcome, detail: Value) {
+    let context = CallContext {
+        correlation_id: item.correlation_id,
+        source: item.source,
+        actor: None,
+    };
+    app.audit.record(context.event(
+        action,
+        outcome,
+        Some(item.auth_id),
+        Some(item.user_id),
+        detail,
+    ));
+}
+
+async fn attempt(app: &App, item: &WriteBack) {
+    // The link may have changed since it was queued: write only what holds.
+    let settled = match app.users.find_by_auth_id(item.auth_id).await {
+        Ok(Some(user)) if user.id == item.user_id => {
+            match app
+                .identities
+                .set_external_id(item.auth_id, item.user_id)
+                .await
+            {
+                Ok(()) => {
+                    audit(
+                        app,
+                        item,
+                        "external_id_written",
+                        AuditOutcome::Ok,
+                        json!({ "attempt": item.attempts }),
+                    );
+                    app.write_backs.complete(item).await
+                }
+                Err(error) => failed(app, item, &error).await,
+            }
+        }
+        Ok(_) => {
+            audit(
+                app,
+                item,
+                "external_id_write_skipped",
+                AuditOutcome::Ok,
+                json!({
+                    "attempt": item.attempts,
+                    "reason": "the identity is no longer linked to this user",
+                }),
+            );
+            app.write_backs.complete(item).await
+        }
+        Err(error) => {
+            tracing::warn!(%error, auth_id = %item.auth_id, "cannot check the link before writing it back");
+            app.write_backs
+                .retry_later(item, backoff(item.attempts), &error.to_string())
+                .await
+        }
+    };
+    if let Err(error) = settled {
+        // The lease runs out and the write-back is attempted again; the
+        // patch is idempotent.
+        tracing::warn!(%error, auth_id = %item.auth_id, "cannot settle a write-back");
+    }
+}
+
+async fn failed(app: &App, item: &WriteBack, error: &IdentityError) -> Result<bool, StoreError> {
+    let code = match error {
+        IdentityError::Conflict(_) => "external_id_taken",
+        IdentityError::NotFound => "identity_not_found",
+        IdentityError::Rejected { .. } => "kratos_rejected",
+        IdentityError::Unavailable(_) | IdentityError::Malformed(_) => "kratos_unavailable",
+    };
+    let reason = error.to_string();
+    let outcome = AuditOutcome::Failed(code.into());
+    if matches!(error, IdentityError::NotFound) || item.attempts >= MAX_ATTEMPTS {
+        tracing::warn!(auth_id = %item.auth_id, user_id = %item.user_id, code, attempts = item.attempts, "external_id write-back given up");
+        let detail = json!({ "attempt": item.attempts, "reason": reason, "gaveUp": true });
+        audit(app, item, "external_id_write", outcome, detail);
+        app.write_backs.abandon(item, &reason).await
+    } else {
+        let delay = backoff(item.attempts);
+        let detail = json!({
+            "attempt": item.attempts,
+            "reason": reason,
+            "retryInSeconds": delay.as_secs(),
+        });
+        audit(app, item, "external_id_write", outcome, detail);
+        app.write_backs.retry_later(item, delay, &reason).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_double_from_ten_seconds_up_to_an_hour() {
+        assert_eq!(backoff(0), Duration::from_secs(10));
+        assert_eq!(backoff(1), Duration::from_secs(10));
+        assert_eq!(backoff(2), Duration::from_secs(20));
+        assert_eq!(backoff(4), Duration::from_secs(80));
+        assert_eq!(backoff(10), Duration::from_secs(3600));
+        assert_eq!(backoff(u32::MAX), Duration::from_secs(3600));
+    }
+}
