@@ -190,6 +190,9 @@ pub async fn link_identity(
         )],
     };
     finish(app, events).await;
+    if result.is_ok() && expected != Some(auth_id) {
+        crate::writeback::after_link(app, user_id, auth_id, context).await;
+    }
     result.map(|(user, _)| user)
 }
 

@@ -40,6 +40,10 @@ fn settings() -> Settings {
 }
 
 fn fixture() -> Fixture {
+    fixture_with(settings())
+}
+
+fn fixture_with(settings: Settings) -> Fixture {
     let users = Arc::new(MemoryUserStore::new());
     let kratos = Arc::new(FixtureIdentities::from_identities(Vec::new(), "test"));
     let audit = Arc::new(MemoryAuditLog::new());
@@ -47,7 +51,7 @@ fn fixture() -> Fixture {
         users.clone(),
         kratos.clone(),
         audit.clone(),
-        settings(),
+        settings,
         Metrics::new(),
     );
     Fixture {
@@ -270,4 +274,29 @@ async fn the_audit_query_needs_a_user_or_an_identity() {
     let f = fixture();
     let result = audit(&f.app, None, None, 10).await;
     assert!(matches!(result, Err(AdminError::InvalidInput(_))));
+}
+
+#[tokio::test]
+async fn an_admin_link_is_queued_for_write_back_when_enabled() {
+    let f = fixture_with(Settings {
+        write_back_external_id: true,
+        ..settings()
+    });
+    let ada = user(&f.users, "ada@example.com", None).await;
+    let id = identity("ada@example.com", IdentityState::Active);
+    f.kratos.upsert(id.clone());
+
+    link_identity(&f.app, ada.id, id.id, None, &admin())
+        .await
+        .unwrap();
+
+    let queued = f
+        .app
+        .write_backs
+        .claim_due(10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].auth_id, id.id);
+    assert_eq!(queued[0].user_id, ada.id);
 }
