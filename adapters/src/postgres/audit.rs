@@ -1,0 +1,147 @@
+//! The audit trail in Postgres: batches appended in one statement.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use identity_link_ports::{
+    AuditError, AuditEvent, AuditLog, AuditOutcome, AuditQuery, AuditSource, AuthId, StoreError,
+    UserId,
+};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::{pool_error, store_error};
+
+#[derive(Clone)]
+pub struct PostgresAuditLog {
+    pool: Pool,
+}
+
+impl PostgresAuditLog {
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+}
+
+fn audit_error(error: StoreError) -> AuditError {
+    match error {
+        StoreError::Unavailable(reason) => AuditError::Unavailable(reason),
+        StoreError::Unknown(error) => AuditError::Unknown(error),
+    }
+}
+
+#[async_trait]
+impl AuditLog for PostgresAuditLog {
+    async fn append(&self, events: &[AuditEvent]) -> Result<(), AuditError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut correlation_ids = Vec::with_capacity(events.len());
+        let mut occurred = Vec::with_capacity(events.len());
+        let mut sources = Vec::with_capacity(events.len());
+        let mut actions = Vec::with_capacity(events.len());
+        let mut outcomes = Vec::with_capacity(events.len());
+        let mut auth_ids = Vec::with_capacity(events.len());
+        let mut user_ids = Vec::with_capacity(events.len());
+        let mut actors = Vec::with_capacity(events.len());
+        let mut details = Vec::with_capacity(events.len());
+        for event in events {
+            correlation_ids.push(event.correlation_id);
+            occurred.push(event.occurred_at);
+            sources.push(event.source.as_str());
+            actions.push(event.action.as_str());
+            outcomes.push(event.outcome.as_str());
+            auth_ids.push(event.auth_id.map(|id| id.as_uuid()));
+            user_ids.push(event.user_id.map(|id| id.as_uuid()));
+            actors.push(event.actor.as_deref());
+            details.push(&event.detail);
+        }
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(pool_error)
+            .map_err(audit_error)?;
+        let statement = client
+            .prepare_cached(
+                "INSERT INTO identity_audit
+                    (correlation_id, occurred_at, source, action, outcome, auth_id, user_id, actor, detail)
+                 SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[],
+                                      $5::text[], $6::uuid[], $7::uuid[], $8::text[], $9::jsonb[])",
+            )
+            .await
+            .map_err(|e| audit_error(store_error(e)))?;
+        client
+            .execute(
+                &statement,
+                &[
+                    &correlation_ids,
+                    &occurred,
+                    &sources,
+                    &actions,
+                    &outcomes,
+                    &auth_ids,
+                    &user_ids,
+                    &actors,
+                    &details,
+                ],
+            )
+            .await
+            .map_err(|e| audit_error(store_error(e)))?;
+        Ok(())
+    }
+
+    async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, AuditError> {
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(pool_error)
+            .map_err(audit_error)?;
+        let rows = client
+            .query(
+                "SELECT correlation_id, occurred_at, source, action, outcome, auth_id, user_id, actor, detail
+                   FROM identity_audit
+                  WHERE user_id = $1 OR auth_id = $2
+                  ORDER BY occurred_at DESC, id DESC
+                  LIMIT $3",
+                &[
+                    &query.user_id.map(|id| id.as_uuid()),
+                    &query.auth_id.map(|id| id.as_uuid()),
+                    &i64::from(query.limit),
+                ],
+            )
+            .await
+            .map_err(|e| audit_error(store_error(e)))?;
+        rows.iter().map(audit_from_row).collect()
+    }
+}
+
+fn audit_from_row(row: &Row) -> Result<AuditEvent, AuditError> {
+    let column = |e: tokio_postgres::Error| audit_error(store_error(e));
+    let source: String = row.try_get("source").map_err(column)?;
+    let outcome: String = row.try_get("outcome").map_err(column)?;
+    let occurred_at: DateTime<Utc> = row.try_get("occurred_at").map_err(column)?;
+    Ok(AuditEvent {
+        correlation_id: row.try_get("correlation_id").map_err(column)?,
+        occurred_at,
+        source: AuditSource::parse(&source)
+            .ok_or_else(|| AuditError::Unknown(anyhow::anyhow!("unknown audit source {source}")))?,
+        action: row.try_get("action").map_err(column)?,
+        outcome: if outcome == "ok" {
+            AuditOutcome::Ok
+        } else {
+            AuditOutcome::Failed(outcome)
+        },
+        auth_id: row
+            .try_get::<_, Option<Uuid>>("auth_id")
+            .map_err(column)?
+            .map(AuthId::new),
+        user_id: row
+            .try_get::<_, Option<Uuid>>("user_id")
+            .map_err(column)?
+            .map(UserId::new),
+        actor: row.try_get("actor").map_err(column)?,
+        detail: row.try_get("detail").map_err(column)?,
+    })
+}

@@ -1,0 +1,205 @@
+//! Postgres adapters: users and the audit trail over a deadpool-postgres pool,
+//! schema migrations by refinery under an advisory lock.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use identity_link_ports::StoreError;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::NoTls;
+
+mod audit;
+mod outbox;
+mod users;
+
+pub use audit::PostgresAuditLog;
+pub use outbox::{PostgresWebhookDeliveries, PostgresWriteBackQueue};
+pub use users::{user_from_row, PostgresUserStore};
+
+mod embedded {
+    refinery::embed_migrations!("../migrations");
+}
+
+/// Key of the advisory lock held while migrating, so that instances starting
+/// together migrate one after the other ("identity-link" in ASCII, truncated).
+const MIGRATION_LOCK_KEY: i64 = 0x6964_6c69_6e6b_0001;
+
+/// How to reach Postgres.
+#[derive(Debug, Clone)]
+pub struct PostgresSettings {
+    pub url: String,
+    pub pool_size: usize,
+    /// Longest wait for a pooled connection or a new one.
+    pub acquire_timeout: Duration,
+}
+
+/// Parses a Postgres URL (or key=value string), adding a connect timeout when it has none.
+///
+/// # Errors
+/// When the URL cannot be parsed.
+pub fn parse_url(url: &str, timeout: Duration) -> anyhow::Result<tokio_postgres::Config> {
+    let mut config = tokio_postgres::Config::from_str(url)
+        .map_err(|error| anyhow::anyhow!("invalid database URL: {error}"))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(timeout);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("identity-link");
+    }
+    Ok(config)
+}
+
+/// Builds the connection pool. Connections are opened lazily.
+///
+/// # Errors
+/// When the URL cannot be parsed.
+pub fn pool(settings: &PostgresSettings) -> anyhow::Result<Pool> {
+    let config = parse_url(&settings.url, settings.acquire_timeout)?;
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(settings.pool_size.max(1))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(settings.acquire_timeout))
+        .create_timeout(Some(settings.acquire_timeout))
+        .recycle_timeout(Some(settings.acquire_timeout))
+        .build()
+        .map_err(|error| anyhow::anyhow!("cannot build the connection pool: {error}"))
+}
+
+/// One migration's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    pub version: i32,
+    pub name: String,
+    pub applied_on: Option<String>,
+}
+
+async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let config = parse_url(url, Duration::from_secs(5))?;
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot connect to the database: {error}"))?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "migration connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// Applies pending migrations under an advisory lock; returns the versions applied now.
+///
+/// # Errors
+/// When the database cannot be reached or a migration fails (it is rolled back).
+pub async fn migrate(url: &str) -> anyhow::Result<Vec<MigrationState>> {
+    let mut client = connect(url).await?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+        .await?;
+    let result = embedded::migrations::runner()
+        .set_grouped(false)
+        .set_abort_divergent(true)
+        .run_async(&mut client)
+        .await;
+    // The lock is also released when the session ends; unlock explicitly so a
+    // pooled or long-lived session cannot keep it.
+    let unlocked = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
+        .await;
+    let report = result.map_err(|error| anyhow::anyhow!("migration failed: {error}"))?;
+    unlocked?;
+    Ok(report
+        .applied_migrations()
+        .iter()
+        .map(|migration| MigrationState {
+            version: migration.version(),
+            name: migration.name().to_owned(),
+            applied_on: migration.applied_on().map(|at| at.to_string()),
+        })
+        .collect())
+}
+
+/// Every known migration with its applied time, if applied.
+///
+/// # Errors
+/// When the database cannot be reached.
+pub async fn migration_status(url: &str) -> anyhow::Result<Vec<MigrationState>> {
+    let mut client = connect(url).await?;
+    let runner = embedded::migrations::runner();
+    let table_exists: bool = client
+        .query_one(
+            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    let applied = if table_exists {
+        runner
+            .get_applied_migrations_async(&mut client)
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot read the migration history: {error}"))?
+    } else {
+        Vec::new()
+    };
+    Ok(runner
+        .get_migrations()
+        .iter()
+        .map(|known| MigrationState {
+            version: known.version(),
+            name: known.name().to_owned(),
+            applied_on: applied
+                .iter()
+                .find(|done| done.version() == known.version())
+                .and_then(|done| done.applied_on().map(|at| at.to_string())),
+        })
+        .collect())
+}
+
+fn is_unavailable(error: &tokio_postgres::Error) -> bool {
+    match error.code() {
+        None => true,
+        Some(code) => {
+            code.code().starts_with("08")
+                || *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CRASH_SHUTDOWN
+                || *code == SqlState::CANNOT_CONNECT_NOW
+                || *code == SqlState::TOO_MANY_CONNECTIONS
+                || *code == SqlState::QUERY_CANCELED
+        }
+    }
+}
+
+/// Maps a driver error to the store's failure kinds.
+pub fn store_error(error: tokio_postgres::Error) -> StoreError {
+    if is_unavailable(&error) {
+        StoreError::Unavailable(error.to_string())
+    } else {
+        StoreError::Unknown(anyhow::Error::new(error).context("database query failed"))
+    }
+}
+
+/// Maps a pool error to the store's failure kinds.
+pub fn pool_error(error: PoolError) -> StoreError {
+    match error {
+        PoolError::Backend(error) => store_error(error),
+        PoolError::Timeout(_) => {
+            StoreError::Unavailable("timed out waiting for a connection".into())
+        }
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+/// The name of the unique constraint a statement violated, if that is how it failed.
+pub fn violated_constraint(error: &tokio_postgres::Error) -> Option<&str> {
+    (error.code() == Some(&SqlState::UNIQUE_VIOLATION))
+        .then(|| error.as_db_error().and_then(|db| db.constraint()))
+        .flatten()
+}

@@ -1,0 +1,350 @@
+//! Users in Postgres. Uniqueness of emails (case-insensitive) and of links is
+//! the database's: violations are mapped by constraint name to domain errors.
+
+use async_trait::async_trait;
+use deadpool_postgres::Pool;
+use identity_link_ports::{
+    AuthId, CreateLinkedError, Email, ImportOutcome, LinkError, NewUser, Profile, StoreError, User,
+    UserFilter, UserId, UserPage, UserStore,
+};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::{pool_error, store_error, violated_constraint};
+
+/// The user columns every query returns, in the order `user_from_row` reads.
+macro_rules! user_columns {
+    () => {
+        "id, email, first_name, last_name, avatar_url, auth_id, created_at, linked_at"
+    };
+}
+
+const BY_AUTH_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE auth_id = $1");
+const BY_AUTH_IDS: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users WHERE auth_id = ANY($1::uuid[])"
+);
+const BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+const BY_EMAIL: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users WHERE lower(email) = $1"
+);
+const CREATE: &str = concat!(
+    "INSERT INTO users (id, email, first_name, last_name, avatar_url, auth_id, linked_at)
+     VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $6::uuid IS NULL THEN NULL ELSE now() END)
+     RETURNING ",
+    user_columns!()
+);
+const SET_LINK: &str = concat!(
+    "UPDATE users
+        SET auth_id = $2,
+            linked_at = CASE WHEN $2::uuid IS NULL THEN NULL ELSE now() END,
+            updated_at = now()
+      WHERE id = $1 AND auth_id IS NOT DISTINCT FROM $3
+      RETURNING ",
+    user_columns!()
+);
+const UPDATE_PROFILE: &str = concat!(
+    "UPDATE users
+        SET email = $2, first_name = $3, last_name = $4, avatar_url = $5, updated_at = now()
+      WHERE id = $1
+      RETURNING ",
+    user_columns!()
+);
+// ON CONFLICT DO NOTHING skips emails already present (the case-insensitive
+// unique index); one statement, so a batch is all-or-nothing.
+const IMPORT: &str = "INSERT INTO users (id, email, first_name, last_name, avatar_url)
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+     ON CONFLICT DO NOTHING";
+const LIST: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users
+      WHERE ($1::uuid IS NULL OR id > $1)
+        AND ($2::bool IS NULL OR (auth_id IS NOT NULL) = $2)
+        AND ($3::text IS NULL OR email ILIKE $3 OR first_name ILIKE $3 OR last_name ILIKE $3)
+      ORDER BY id
+      LIMIT $4"
+);
+
+/// Reads a row of the user columns.
+///
+/// # Errors
+/// When a column is missing or the stored email is not valid.
+pub fn user_from_row(row: &Row) -> Result<User, StoreError> {
+    let email: String = row.try_get("email").map_err(store_error)?;
+    let email = Email::new(&email).map_err(|error| {
+        StoreError::Unknown(anyhow::anyhow!("stored email is not valid: {error}"))
+    })?;
+    let text = |column| {
+        row.try_get::<_, Option<String>>(column)
+            .map_err(store_error)
+    };
+    Ok(User {
+        id: UserId::new(row.try_get("id").map_err(store_error)?),
+        email,
+        first_name: text("first_name")?,
+        last_name: text("last_name")?,
+        avatar_url: text("avatar_url")?,
+        auth_id: row
+            .try_get::<_, Option<Uuid>>("auth_id")
+            .map_err(store_error)?
+            .map(AuthId::new),
+        created_at: row.try_get("created_at").map_err(store_error)?,
+        linked_at: row.try_get("linked_at").map_err(store_error)?,
+    })
+}
+
+/// Escapes `%`, `_` and `\` so that `raw` matches literally inside ILIKE.
+fn like_pattern(raw: &str) -> String {
+    let mut escaped = String::with_capacity(raw.len() + 2);
+    escaped.push('%');
+    for c in raw.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped.push('%');
+    escaped
+}
+
+/// Users in Postgres.
+#[derive(Clone)]
+pub struct PostgresUserStore {
+    pool: Pool,
+}
+
+impl PostgresUserStore {
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    /// Runs a prepared (cached) statement expected to return at most one row.
+    /// The outer error is the store failing before the statement ran; the inner
+    /// one is the statement's, for callers that map constraint violations.
+    async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Result<Option<Row>, tokio_postgres::Error>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client.prepare_cached(sql).await.map_err(store_error)?;
+        Ok(client.query_opt(&statement, params).await)
+    }
+
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client.prepare_cached(sql).await.map_err(store_error)?;
+        client.query(&statement, params).await.map_err(store_error)
+    }
+
+    async fn one_user(
+        &self,
+        sql: &str,
+        param: &(dyn ToSql + Sync),
+    ) -> Result<Option<User>, StoreError> {
+        self.query_opt(sql, &[param])
+            .await?
+            .map_err(store_error)?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl UserStore for PostgresUserStore {
+    async fn find_by_auth_id(&self, auth_id: AuthId) -> Result<Option<User>, StoreError> {
+        self.one_user(BY_AUTH_ID, &auth_id.as_uuid()).await
+    }
+
+    async fn find_by_auth_ids(&self, auth_ids: &[AuthId]) -> Result<Vec<User>, StoreError> {
+        if auth_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = auth_ids.iter().map(AuthId::as_uuid).collect();
+        self.query(BY_AUTH_IDS, &[&ids])
+            .await?
+            .iter()
+            .map(user_from_row)
+            .collect()
+    }
+
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.one_user(BY_ID, &id.as_uuid()).await
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        self.one_user(BY_EMAIL, &email.normalized()).await
+    }
+
+    async fn create_linked(&self, new: NewUser) -> Result<User, CreateLinkedError> {
+        let profile = &new.profile;
+        let inserted = self
+            .query_opt(
+                CREATE,
+                &[
+                    &new.id.as_uuid(),
+                    &profile.email.as_str(),
+                    &profile.first_name,
+                    &profile.last_name,
+                    &profile.avatar_url,
+                    &new.auth_id.map(|id| id.as_uuid()),
+                ],
+            )
+            .await?;
+        match inserted {
+            Ok(Some(row)) => Ok(user_from_row(&row)?),
+            Ok(None) => Err(StoreError::Unknown(anyhow::anyhow!(
+                "INSERT … RETURNING returned no row"
+            ))
+            .into()),
+            Err(error) => Err(match violated_constraint(&error) {
+                Some("users_email_key") => CreateLinkedError::EmailTaken,
+                Some("users_auth_id_key") => CreateLinkedError::AuthIdTaken,
+                _ => CreateLinkedError::Store(store_error(error)),
+            }),
+        }
+    }
+
+    async fn set_link(
+        &self,
+        id: UserId,
+        new: Option<AuthId>,
+        expected: Option<AuthId>,
+    ) -> Result<User, LinkError> {
+        let updated = self
+            .query_opt(
+                SET_LINK,
+                &[
+                    &id.as_uuid(),
+                    &new.map(|id| id.as_uuid()),
+                    &expected.map(|id| id.as_uuid()),
+                ],
+            )
+            .await?;
+        match updated {
+            Ok(Some(row)) => Ok(user_from_row(&row)?),
+            Ok(None) => match self.find_by_id(id).await? {
+                None => Err(LinkError::UserNotFound),
+                Some(user) => Err(LinkError::Changed {
+                    current: user.auth_id,
+                }),
+            },
+            Err(error) if violated_constraint(&error) == Some("users_auth_id_key") => {
+                Err(LinkError::AuthIdTaken)
+            }
+            Err(error) => Err(LinkError::Store(store_error(error))),
+        }
+    }
+
+    async fn update_profile(&self, id: UserId, profile: &Profile) -> Result<User, LinkError> {
+        let updated = self
+            .query_opt(
+                UPDATE_PROFILE,
+                &[
+                    &id.as_uuid(),
+                    &profile.email.as_str(),
+                    &profile.first_name,
+                    &profile.last_name,
+                    &profile.avatar_url,
+                ],
+            )
+            .await?;
+        match updated {
+            Ok(Some(row)) => Ok(user_from_row(&row)?),
+            Ok(None) => Err(LinkError::UserNotFound),
+            Err(error) if violated_constraint(&error) == Some("users_email_key") => {
+                Err(LinkError::EmailTaken)
+            }
+            Err(error) => Err(LinkError::Store(store_error(error))),
+        }
+    }
+
+    async fn import(&self, users: Vec<NewUser>) -> Result<ImportOutcome, StoreError> {
+        if users.is_empty() {
+            return Ok(ImportOutcome::default());
+        }
+        let ids: Vec<Uuid> = users.iter().map(|user| user.id.as_uuid()).collect();
+        let emails: Vec<&str> = users
+            .iter()
+            .map(|user| user.profile.email.as_str())
+            .collect();
+        let first_names: Vec<Option<&str>> = users
+            .iter()
+            .map(|user| user.profile.first_name.as_deref())
+            .collect();
+        let last_names: Vec<Option<&str>> = users
+            .iter()
+            .map(|user| user.profile.last_name.as_deref())
+            .collect();
+        let avatars: Vec<Option<&str>> = users
+            .iter()
+            .map(|user| user.profile.avatar_url.as_deref())
+            .collect();
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client.prepare_cached(IMPORT).await.map_err(store_error)?;
+        let added = client
+            .execute(
+                &statement,
+                &[&ids, &emails, &first_names, &last_names, &avatars],
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(ImportOutcome {
+            added,
+            skipped: users.len() as u64 - added,
+        })
+    }
+
+    async fn list(
+        &self,
+        filter: &UserFilter,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<UserPage, StoreError> {
+        let pattern = filter.search.as_deref().map(like_pattern);
+        let rows = self
+            .query(
+                LIST,
+                &[
+                    &after.map(|id| id.as_uuid()),
+                    &filter.linked,
+                    &pattern,
+                    &(i64::from(limit) + 1),
+                ],
+            )
+            .await?;
+        let has_more = rows.len() > limit as usize;
+        let users = rows
+            .iter()
+            .take(limit as usize)
+            .map(user_from_row)
+            .collect::<Result<_, _>>()?;
+        Ok(UserPage { users, has_more })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client.simple_query("SELECT 1").await.map_err(store_error)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn search_patterns_match_wildcards_literally() {
+        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
+    }
+}
