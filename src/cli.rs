@@ -56,6 +56,8 @@ pub enum Command {
     },
     /// Print the REST OpenAPI document (JSON).
     Openapi,
+    /// Link unlinked users to Kratos identities by email; `report` and `revert` runs.
+    Backfill(crate::backfill::command::BackfillCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,6 +130,7 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             Ok(())
         }
         Command::Serve => run_serve(settings).await,
+        Command::Backfill(command) => crate::backfill::command::run(&settings, command).await,
         Command::Migrate { status } => run_migrate(&settings, status).await,
         Command::Users {
             command: UsersCommand::Import { file },

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod backfill;
 pub mod cli;
 pub mod config;
 pub mod export;

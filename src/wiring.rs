@@ -10,7 +10,8 @@ use identity_link_adapters::memory::{MemoryAuditLog, MemoryUserStore};
 use identity_link_adapters::postgres::{
     self, PostgresAuditLog, PostgresSettings, PostgresUserStore,
 };
-use identity_link_ports::{AuditLog, IdentityProvider, UserStore};
+use identity_link_adapters::postgres_backfill::PostgresBackfillStore;
+use identity_link_ports::{AuditLog, BackfillStore, IdentityProvider, UserStore};
 
 use crate::app::App;
 use crate::config::{IdentitySource, Settings};
@@ -109,4 +110,24 @@ pub async fn build(settings: &Settings, metrics: Metrics) -> anyhow::Result<Arc<
         settings.clone(),
         metrics,
     )))
+}
+
+/// The whole application and, with a database, the backfill store on the same pool.
+///
+/// # Errors
+/// As [`build`].
+pub async fn build_for_backfill(
+    settings: &Settings,
+    metrics: Metrics,
+) -> anyhow::Result<(Arc<App>, Option<Arc<dyn BackfillStore>>)> {
+    let identities = identity_provider(settings, &metrics)?;
+    let (users, audit_log, pool) = stores(settings).await?;
+    let backfill = match (pool, &settings.database_url) {
+        (Some(pool), Some(url)) => {
+            Some(Arc::new(PostgresBackfillStore::new(pool, url.clone())) as Arc<dyn BackfillStore>)
+        }
+        _ => None,
+    };
+    let app = App::new(users, identities, audit_log, settings.clone(), metrics);
+    Ok((Arc::new(app), backfill))
 }

@@ -6,3 +6,4 @@ pub mod fixture;
 pub mod kratos;
 pub mod memory;
 pub mod postgres;
+pub mod postgres_backfill;

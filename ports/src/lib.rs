@@ -5,11 +5,17 @@
 //! ports; use cases in the service crate depend on them as `Arc<dyn Port>`.
 
 mod audit;
+mod backfill;
 mod identity;
 mod types;
 mod users;
 
 pub use audit::{AuditError, AuditEvent, AuditLog, AuditOutcome, AuditQuery, AuditSource};
+pub use backfill::{
+    BackfillSession, BackfillStore, BeginError, CandidateFacts, ReportError, ResolutionStatus,
+    RevertError, RevertOutcome, RunEnd, RunId, RunPlan, RunReport, RunState, StagedKey,
+    StatusCounts, Strategy, UserFacts, UserRef, Verdict,
+};
 pub use identity::{
     IdentityError, IdentityPage, IdentityProvider, IdentityState, KratosIdentity, PageToken,
     ProfileError, TraitPointers, VerifiableAddress,

@@ -1,0 +1,80 @@
+//! The lookup strategy: one `credentials_identifier` query per user, batch by
+//! batch. For small sets; a Kratos failure that outlives the retries marks
+//! that user `error` and the run goes on.
+
+use std::collections::HashMap;
+
+use futures::StreamExt;
+use identity_link_ports::{BackfillSession, Email, StagedKey, UserId, UserRef};
+
+use super::{classify, staged_keys, BackfillError, Batches};
+
+pub(super) async fn run(
+    batches: &Batches<'_>,
+    session: &mut dyn BackfillSession,
+) -> Result<(), BackfillError> {
+    let options = batches.options;
+    let limit = u32::try_from(options.batch_size).unwrap_or(u32::MAX);
+    batches
+        .progress
+        .start_users(session.unlinked_count().await?);
+    let mut after = None;
+    loop {
+        let users = session.unlinked_users(after, limit).await?;
+        let Some(last) = users.last() else {
+            return Ok(());
+        };
+        after = Some(last.id);
+        let ids: Vec<UserId> = users.iter().map(|user| user.id).collect();
+        let (keys, errors) = look_up(batches, users).await;
+        session.stage(&keys).await?;
+        let verdicts = session
+            .facts_for(&ids)
+            .await?
+            .iter()
+            .map(|facts| {
+                let error = errors.get(&facts.user).map(String::as_str);
+                classify(facts, error, options.require_verified)
+            })
+            .collect();
+        batches.settle(verdicts).await?;
+    }
+}
+
+/// Asks Kratos about each user, a few at once; returns the match keys of every
+/// identity found and the users whose lookup failed.
+async fn look_up(
+    batches: &Batches<'_>,
+    users: Vec<UserRef>,
+) -> (Vec<StagedKey>, HashMap<UserId, String>) {
+    let identities = batches.app.identities.as_ref();
+    let policy = &batches.app.policy;
+    // A stored email that is no address cannot match anything: no call.
+    let mut found = futures::stream::iter(users)
+        .filter_map(|user| {
+            futures::future::ready(Email::new(&user.email).ok().map(|email| (user.id, email)))
+        })
+        .map(|(user, email)| async move {
+            (
+                user,
+                identities.find_by_identifier(email.normalized()).await,
+            )
+        })
+        .buffer_unordered(batches.options.concurrency);
+    let mut keys = Vec::new();
+    let mut errors = HashMap::new();
+    while let Some((user, result)) = found.next().await {
+        match result {
+            Ok(identities) => keys.extend(
+                identities
+                    .iter()
+                    .flat_map(|identity| staged_keys(identity, policy)),
+            ),
+            Err(error) => {
+                tracing::warn!(user_id = %user, %error, "backfill: Kratos lookup failed");
+                errors.insert(user, error.to_string());
+            }
+        }
+    }
+    (keys, errors)
+}
