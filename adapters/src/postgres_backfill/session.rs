@@ -72,7 +72,8 @@ const STAGE_SQL: &str = "INSERT INTO backfill_stage (email_key, auth_id, verifie
     SELECT * FROM unnest($1::text[], $2::uuid[], $3::bool[], $4::text[], $5::int2[])";
 
 struct Walk {
-    rows: Pin<Box<RowStream>>,
+    /// `None` once every row was read.
+    rows: Option<Pin<Box<RowStream>>>,
     pending: Option<UserFacts>,
 }
 
@@ -233,7 +234,7 @@ impl BackfillSession for PostgresSession {
             .await
             .map_err(store_error)?;
         self.walk = Some(Walk {
-            rows: Box::pin(rows),
+            rows: Some(Box::pin(rows)),
             pending: None,
         });
         Ok(())
@@ -246,14 +247,18 @@ impl BackfillSession for PostgresSession {
             .ok_or_else(|| StoreError::Unknown(anyhow::anyhow!("no walk is open")))?;
         let mut users = Vec::with_capacity(max);
         while users.len() < max.max(1) {
-            match walk.rows.next().await {
+            // A finished row stream must not be polled again.
+            let Some(rows) = walk.rows.as_mut() else {
+                break;
+            };
+            match rows.next().await {
                 Some(row) => {
                     let row = facts_row(&row.map_err(store_error)?)?;
                     users.extend(fold(&mut walk.pending, row));
                 }
                 None => {
+                    walk.rows = None;
                     users.extend(walk.pending.take());
-                    break;
                 }
             }
         }
