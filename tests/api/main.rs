@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area.
 
 mod backfill;
+mod backfill_cli;
 mod backfill_fake;
 mod backfill_runs;
 mod backfill_store;
