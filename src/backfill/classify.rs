@@ -13,7 +13,21 @@ const NAMED: usize = 10;
 /// The addresses `identity` can be matched by, each with whether the identity
 /// has it verified and why the link rule would refuse the identity, if it would.
 pub fn staged_keys(identity: &KratosIdentity, policy: &LinkPolicy) -> Vec<StagedKey> {
-    let keys = identity.match_keys(&policy.traits);
+    keys_of(identity, policy, identity.match_keys(&policy.traits))
+}
+
+/// As [`staged_keys`], for an identity Kratos returned when asked for `email`
+/// as credentials identifier: `email` is one of its keys even when the answer
+/// leaves the credentials out.
+pub fn found_by(identity: &KratosIdentity, policy: &LinkPolicy, email: &Email) -> Vec<StagedKey> {
+    let mut keys = identity.match_keys(&policy.traits);
+    if !keys.iter().any(|key| key == email.normalized()) {
+        keys.push(email.normalized().to_owned());
+    }
+    keys_of(identity, policy, keys)
+}
+
+fn keys_of(identity: &KratosIdentity, policy: &LinkPolicy, keys: Vec<String>) -> Vec<StagedKey> {
     let assessed = assess(identity, policy);
     let unfit = assessed.as_ref().err().map(|error| error.code().to_owned());
     let count = u16::try_from(keys.len()).unwrap_or(u16::MAX);

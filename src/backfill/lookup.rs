@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use futures::StreamExt;
 use identity_link_ports::{BackfillSession, Email, StagedKey, UserId, UserRef};
 
-use super::{classify, staged_keys, BackfillError, Batches};
+use super::{classify, found_by, BackfillError, Batches};
 
 pub(super) async fn run(
     batches: &Batches<'_>,
@@ -55,20 +55,18 @@ async fn look_up(
             futures::future::ready(Email::new(&user.email).ok().map(|email| (user.id, email)))
         })
         .map(|(user, email)| async move {
-            (
-                user,
-                identities.find_by_identifier(email.normalized()).await,
-            )
+            let result = identities.find_by_identifier(email.normalized()).await;
+            (user, email, result)
         })
         .buffer_unordered(batches.options.concurrency);
     let mut keys = Vec::new();
     let mut errors = HashMap::new();
-    while let Some((user, result)) = found.next().await {
+    while let Some((user, email, result)) = found.next().await {
         match result {
             Ok(identities) => keys.extend(
                 identities
                     .iter()
-                    .flat_map(|identity| staged_keys(identity, policy)),
+                    .flat_map(|identity| found_by(identity, policy, &email)),
             ),
             Err(error) => {
                 tracing::warn!(user_id = %user, %error, "backfill: Kratos lookup failed");

@@ -24,7 +24,7 @@ use identity_link_ports::{
 };
 use serde_json::json;
 
-pub use classify::{classify, staged_keys};
+pub use classify::{classify, found_by, staged_keys};
 pub use progress::Progress;
 
 use crate::app::App;

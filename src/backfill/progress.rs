@@ -9,6 +9,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// How often a log line is written when no terminal shows a bar.
 const LOG_EVERY: Duration = Duration::from_secs(2);
+/// How often the bar redraws by itself.
+const TICK: Duration = Duration::from_millis(120);
 
 #[derive(Default)]
 struct Counters {
@@ -31,10 +33,10 @@ pub struct Progress {
 impl Progress {
     /// A bar when `terminal`, else log lines.
     pub fn new(terminal: bool) -> Self {
+        // The bar starts ticking with the first news, after the start-up logs.
         let bar = terminal.then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(ProgressStyle::default_spinner());
-            bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
         Self {
@@ -68,6 +70,7 @@ impl Progress {
         );
         if let Some(bar) = &self.bar {
             bar.set_message(message);
+            bar.enable_steady_tick(TICK);
         } else if self.due(&mut counters) {
             tracing::info!(
                 identities = counters.identities,
@@ -92,12 +95,13 @@ impl Progress {
             bar.set_position(0);
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:32} {pos}/{len} users examined, {msg} ({per_sec}, ETA {eta})",
+                    "{spinner} [{elapsed}] {bar:20} {human_pos}/{human_len} users · {msg} · ETA {eta}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar.set_message("0 linked");
             bar.reset_eta();
+            bar.enable_steady_tick(TICK);
         } else if !self.quiet {
             tracing::info!(unlinked_users = total, "backfill: examining users");
         }
@@ -111,18 +115,18 @@ impl Progress {
             .iter()
             .filter(|verdict| verdict.status == ResolutionStatus::Linked)
             .count() as u64;
+        let elapsed = counters
+            .started
+            .map_or(0.0, |started| started.elapsed().as_secs_f64());
+        let rate = if elapsed > 0.0 {
+            counters.examined as f64 / elapsed
+        } else {
+            0.0
+        };
         if let Some(bar) = &self.bar {
             bar.set_position(counters.examined);
-            bar.set_message(format!("{} linked", counters.linked));
+            bar.set_message(format!("{} linked · {rate:.0}/s", counters.linked));
         } else if self.due(&mut counters) {
-            let elapsed = counters
-                .started
-                .map_or(0.0, |started| started.elapsed().as_secs_f64());
-            let rate = if elapsed > 0.0 {
-                counters.examined as f64 / elapsed
-            } else {
-                0.0
-            };
             let remaining = counters.total.saturating_sub(counters.examined) as f64;
             let eta = if rate > 0.0 { remaining / rate } else { 0.0 };
             tracing::info!(

@@ -306,8 +306,9 @@ async fn of_two_runs_started_at_once_one_runs_and_the_other_is_refused_clearly()
     let db = TestDb::create().await;
     let identities = population(&db, USERS).await;
     let kratos = MockServer::start().await;
+    // Listing takes three slow pages: the first run holds the lock for seconds.
     Identities::new(identities)
-        .slow(Duration::from_millis(400))
+        .slow(Duration::from_secs(1))
         .mount(&kratos, 1.., 0)
         .await;
     let args = ["--page-size", "100", "--format", "json"];

@@ -161,7 +161,7 @@ async fn try_apply(pool: &Pool, run: RunId, verdicts: &[Verdict]) -> Result<Vec<
 
     let (users, auth_ids): (Vec<Uuid>, Vec<Uuid>) = to_link(&recorded).unzip();
     if !users.is_empty() {
-        let updated = link(&tx, &users, &auth_ids).await?;
+        let updated = link(&tx, run, &users, &auth_ids).await?;
         let lost: Vec<Uuid> = users
             .iter()
             .filter(|user| !updated.contains(*user))
@@ -194,24 +194,32 @@ async fn try_apply(pool: &Pool, run: RunId, verdicts: &[Verdict]) -> Result<Vec<
     Ok(recorded)
 }
 
-/// Links where the user is still unlinked; returns the users linked.
+/// Links where the user is still unlinked, each link with its `identity_audit`
+/// event (source `backfill`, action `linked`, the run as correlation id);
+/// returns the users linked.
+const LINK_SQL: &str = "WITH linked AS (
+        UPDATE users
+           SET auth_id = p.auth_id, linked_at = now(), updated_at = now()
+          FROM unnest($1::uuid[], $2::uuid[]) AS p(id, auth_id)
+         WHERE users.id = p.id AND users.auth_id IS NULL
+        RETURNING users.id, users.auth_id),
+    audited AS (
+        INSERT INTO identity_audit
+               (correlation_id, occurred_at, source, action, outcome, auth_id, user_id, actor, detail)
+        SELECT $3, now(), 'backfill', 'linked', 'ok', linked.auth_id, linked.id, NULL, $4
+          FROM linked)
+    SELECT id FROM linked";
+
 async fn link(
     tx: &Transaction<'_>,
+    run: RunId,
     users: &[Uuid],
     auth_ids: &[Uuid],
 ) -> Result<HashSet<Uuid>, Failure> {
-    let statement = tx
-        .prepare_cached(
-            "UPDATE users
-                SET auth_id = p.auth_id, linked_at = now(), updated_at = now()
-               FROM unnest($1::uuid[], $2::uuid[]) AS p(id, auth_id)
-              WHERE users.id = p.id AND users.auth_id IS NULL
-              RETURNING users.id",
-        )
-        .await
-        .map_err(classify)?;
+    let statement = tx.prepare_cached(LINK_SQL).await.map_err(classify)?;
+    let detail = serde_json::json!({ "run_id": run.as_uuid() });
     Ok(tx
-        .query(&statement, &[&users, &auth_ids])
+        .query(&statement, &[&users, &auth_ids, &run.as_uuid(), &detail])
         .await
         .map_err(classify)?
         .iter()

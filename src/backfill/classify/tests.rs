@@ -174,3 +174,25 @@ fn a_linked_user_is_already_linked_and_a_failed_lookup_is_an_error() {
     assert_eq!(failed.status, ResolutionStatus::Error);
     assert!(failed.detail.expect("detail").contains("status 500"));
 }
+
+#[test]
+fn an_identity_found_by_an_identifier_is_keyed_by_it_even_without_credentials_in_the_answer() {
+    let id = identity("display@example.com", &[], &["login@example.com"]);
+    let email = Email::new("Login@Example.com").unwrap();
+    let keys = found_by(&id, &LinkPolicy::default(), &email);
+    let login = keys
+        .iter()
+        .find(|k| k.email_key == "login@example.com")
+        .expect("keyed by the looked-up address");
+    assert!(login.verified);
+    assert!(keys.iter().all(|k| k.keys == 2));
+    assert_eq!(
+        found_by(
+            &id,
+            &LinkPolicy::default(),
+            &Email::new("display@example.com").unwrap()
+        )
+        .len(),
+        1
+    );
+}
