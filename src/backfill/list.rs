@@ -19,11 +19,21 @@ pub(super) async fn run(
     batches: &Batches<'_>,
     session: &mut dyn BackfillSession,
 ) -> Result<(), BackfillError> {
+    let started = std::time::Instant::now();
     stage_identities(batches, session).await?;
+    tracing::info!(
+        identities = batches.progress.identities(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "backfill: every identity listed and staged"
+    );
     batches
         .progress
         .start_users(session.unlinked_count().await?);
     session.open_walk().await?;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "backfill: walking the unlinked users"
+    );
     let options = batches.options;
     let pages = futures::stream::try_unfold(session, |session| async move {
         let facts = session.next_facts(options.batch_size).await?;

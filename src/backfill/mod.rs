@@ -190,7 +190,10 @@ pub async fn run(
     progress.finish();
     let end = match &result {
         Ok(()) => RunEnd::Finished,
-        Err(error) => RunEnd::Failed(error.to_string()),
+        Err(error) => {
+            tracing::warn!(run_id = %plan.id, %error, "backfill failed; `backfill report --run <run_id>` shows what it recorded");
+            RunEnd::Failed(error.to_string())
+        }
     };
     let finished = session.finish(end).await;
     result?;

@@ -59,6 +59,19 @@ async fn connect(url: &str) -> Result<Client, StoreError> {
     Ok(client)
 }
 
+/// The session holding the backfill lock, and its run if it recorded one.
+const HOLDER_SQL: &str = "SELECT a.pid, r.run_id, r.started_at
+   FROM pg_locks l
+   JOIN pg_stat_activity a ON a.pid = l.pid
+   LEFT JOIN user_authid_backfill_runs r
+          ON r.backend_pid = a.pid AND r.backend_start = a.backend_start AND r.outcome = 'running'
+  WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    AND l.classid::bigint = ($1::bigint >> 32) AND l.objid::bigint = ($1::bigint & 4294967295)";
+
+/// How long to wait for the lock holder to record its run before naming it anyway.
+const HOLDER_PATIENCE: u32 = 20;
+
 /// Takes the backfill lock for this session, or says who holds it.
 async fn lock(client: &Client) -> Result<Result<(), String>, StoreError> {
     let locked: bool = client
@@ -69,21 +82,31 @@ async fn lock(client: &Client) -> Result<Result<(), String>, StoreError> {
     if locked {
         return Ok(Ok(()));
     }
-    let holder = client
-        .query_opt(
-            "SELECT run_id, started_at FROM user_authid_backfill_runs
-              WHERE outcome = 'running' ORDER BY started_at DESC LIMIT 1",
-            &[],
-        )
-        .await
-        .map_err(store_error)?;
-    Ok(Err(match holder {
-        Some(row) => {
-            let run: uuid::Uuid = row.get(0);
-            let started: chrono::DateTime<chrono::Utc> = row.get(1);
-            format!("run {run}, started at {}", started.to_rfc3339())
+    // A run records itself right after taking the lock: give it a moment.
+    let mut holder = None;
+    for _ in 0..HOLDER_PATIENCE {
+        let row = client
+            .query_opt(HOLDER_SQL, &[&BACKFILL_LOCK_KEY])
+            .await
+            .map_err(store_error)?;
+        let Some(row) = row else {
+            break;
+        };
+        let pid: i32 = row.get(0);
+        let run: Option<uuid::Uuid> = row.get(1);
+        let started: Option<chrono::DateTime<chrono::Utc>> = row.get(2);
+        if let (Some(run), Some(started)) = (run, started) {
+            return Ok(Err(format!(
+                "run {run}, started at {}",
+                started.to_rfc3339()
+            )));
         }
-        None => "a revert".to_owned(),
+        holder = Some(pid);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(Err(match holder {
+        Some(pid) => format!("a revert, or a run starting, in database session {pid}"),
+        None => "a run or revert that just ended; try again".to_owned(),
     }))
 }
 
