@@ -10,58 +10,55 @@ use identity_link_ports::{
 };
 use tokio::sync::mpsc;
 
-use super::{classify, staged_keys, BackfillError, Batches};
+use super::{classify, staged_keys, BackfillError, RunContext};
 
 /// Pages fetched ahead of staging.
 const PAGES_AHEAD: usize = 2;
 
 pub(super) async fn run(
-    batches: &Batches<'_>,
+    run: &RunContext<'_>,
     session: &mut dyn BackfillSession,
 ) -> Result<(), BackfillError> {
     let started = std::time::Instant::now();
-    stage_identities(batches, session).await?;
+    stage_identities(run, session).await?;
     tracing::info!(
-        identities = batches.progress.identities(),
+        identities = run.progress.identities(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "backfill: every identity listed and staged"
     );
-    batches
-        .progress
-        .start_users(session.unlinked_count().await?);
+    run.progress.start_users(session.unlinked_count().await?);
     session.open_walk().await?;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "backfill: walking the unlinked users"
     );
-    let options = batches.options;
-    let pages = futures::stream::try_unfold(session, |session| async move {
+    let options = run.options;
+    let walk = futures::stream::try_unfold(session, |session| async move {
         let facts = session.next_facts(options.batch_size).await?;
         Ok::<_, BackfillError>((!facts.is_empty()).then_some((facts, session)))
     });
-    pages
-        .try_for_each_concurrent(options.concurrency, |facts| async move {
-            let verdicts = facts
-                .iter()
-                .map(|facts| classify(facts, None, options.require_verified))
-                .collect();
-            Ok(batches.settle(verdicts).await?)
-        })
-        .await
+    walk.try_for_each_concurrent(options.concurrency, |facts| async move {
+        let verdicts = facts
+            .iter()
+            .map(|facts| classify(facts, None, options.require_verified))
+            .collect();
+        Ok(run.settle(verdicts).await?)
+    })
+    .await
 }
 
 /// Lists every identity into the run's staging area.
 async fn stage_identities(
-    batches: &Batches<'_>,
+    run: &RunContext<'_>,
     session: &mut dyn BackfillSession,
 ) -> Result<(), BackfillError> {
     let (sender, mut pages) = mpsc::channel(PAGES_AHEAD);
     let fetcher = tokio::spawn(fetch_pages(
-        batches.app.identities.clone(),
-        batches.options.page_size,
+        run.app.identities.clone(),
+        run.options.page_size,
         sender,
     ));
-    let policy = &batches.app.policy;
+    let policy = &run.app.policy;
     while let Some(page) = pages.recv().await {
         let identities = page.map_err(BackfillError::Listing)?;
         let keys: Vec<StagedKey> = identities
@@ -69,7 +66,7 @@ async fn stage_identities(
             .flat_map(|identity| staged_keys(identity, policy))
             .collect();
         session.stage(&keys).await?;
-        batches.progress.listed(identities.len());
+        run.progress.listed(identities.len());
     }
     fetcher.await.map_err(|error| {
         BackfillError::Listing(IdentityError::Unavailable(format!(

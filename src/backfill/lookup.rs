@@ -7,17 +7,15 @@ use std::collections::HashMap;
 use futures::StreamExt;
 use identity_link_ports::{BackfillSession, Email, StagedKey, UserId, UserRef};
 
-use super::{classify, found_by, BackfillError, Batches};
+use super::{classify, found_by, BackfillError, RunContext};
 
 pub(super) async fn run(
-    batches: &Batches<'_>,
+    run: &RunContext<'_>,
     session: &mut dyn BackfillSession,
 ) -> Result<(), BackfillError> {
-    let options = batches.options;
+    let options = run.options;
     let limit = u32::try_from(options.batch_size).unwrap_or(u32::MAX);
-    batches
-        .progress
-        .start_users(session.unlinked_count().await?);
+    run.progress.start_users(session.unlinked_count().await?);
     let mut after = None;
     loop {
         let users = session.unlinked_users(after, limit).await?;
@@ -26,7 +24,7 @@ pub(super) async fn run(
         };
         after = Some(last.id);
         let ids: Vec<UserId> = users.iter().map(|user| user.id).collect();
-        let (keys, errors) = look_up(batches, users).await;
+        let (keys, errors) = look_up(run, users).await;
         session.stage(&keys).await?;
         let verdicts = session
             .facts_for(&ids)
@@ -37,18 +35,18 @@ pub(super) async fn run(
                 classify(facts, error, options.require_verified)
             })
             .collect();
-        batches.settle(verdicts).await?;
+        run.settle(verdicts).await?;
     }
 }
 
 /// Asks Kratos about each user, a few at once; returns the match keys of every
 /// identity found and the users whose lookup failed.
 async fn look_up(
-    batches: &Batches<'_>,
+    run: &RunContext<'_>,
     users: Vec<UserRef>,
 ) -> (Vec<StagedKey>, HashMap<UserId, String>) {
-    let identities = batches.app.identities.as_ref();
-    let policy = &batches.app.policy;
+    let identities = run.app.identities.as_ref();
+    let policy = &run.app.policy;
     // A stored email that is no address cannot match anything: no call.
     let mut found = futures::stream::iter(users)
         .filter_map(|user| {
@@ -58,7 +56,7 @@ async fn look_up(
             let result = identities.find_by_identifier(email.normalized()).await;
             (user, email, result)
         })
-        .buffer_unordered(batches.options.concurrency);
+        .buffer_unordered(run.options.concurrency);
     let mut keys = Vec::new();
     let mut errors = HashMap::new();
     while let Some((user, email, result)) = found.next().await {

@@ -100,8 +100,8 @@ impl From<BeginError> for BackfillError {
     }
 }
 
-/// What batches share while a run goes.
-struct Batches<'a> {
+/// What the batches of a run share.
+struct RunContext<'a> {
     app: &'a App,
     store: &'a dyn BackfillStore,
     run: RunId,
@@ -110,7 +110,7 @@ struct Batches<'a> {
     counts: Mutex<StatusCounts>,
 }
 
-impl Batches<'_> {
+impl RunContext<'_> {
     /// Records one batch of verdicts (writes nothing in a dry run).
     async fn settle(&self, verdicts: Vec<Verdict>) -> Result<(), StoreError> {
         if verdicts.is_empty() {
@@ -175,7 +175,7 @@ pub async fn run(
     let started = Instant::now();
     let mut session = store.begin(&plan).await?;
     tracing::info!(run_id = %plan.id, strategy = options.strategy.as_str(), dry_run = options.dry_run, require_verified = options.require_verified, "backfill started");
-    let batches = Batches {
+    let context = RunContext {
         app,
         store,
         run: plan.id,
@@ -184,8 +184,8 @@ pub async fn run(
         counts: Mutex::new(ResolutionStatus::ALL.iter().map(|s| (*s, 0)).collect()),
     };
     let result = match options.strategy {
-        Strategy::List => list::run(&batches, session.as_mut()).await,
-        Strategy::Lookup => lookup::run(&batches, session.as_mut()).await,
+        Strategy::List => list::run(&context, session.as_mut()).await,
+        Strategy::Lookup => lookup::run(&context, session.as_mut()).await,
     };
     progress.finish();
     let end = match &result {
@@ -198,7 +198,7 @@ pub async fn run(
     let finished = session.finish(end).await;
     result?;
     finished?;
-    let counts = batches
+    let counts = context
         .counts
         .into_inner()
         .unwrap_or_else(|p| p.into_inner());

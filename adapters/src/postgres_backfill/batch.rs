@@ -8,6 +8,7 @@ use identity_link_ports::{AuthId, ResolutionStatus, RunId, StoreError, Verdict};
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
+use super::column;
 use crate::postgres::{pool_error, store_error, violated_constraint};
 
 /// Attempts per batch: a lost race on an identity, a deadlock or a dropped
@@ -20,6 +21,12 @@ enum Failure {
     /// Worth another attempt as it is (deadlock, serialization, connection lost).
     Transient(StoreError),
     Fatal(StoreError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Self::Fatal(error)
+    }
 }
 
 fn classify(error: tokio_postgres::Error) -> Failure {
@@ -81,8 +88,8 @@ async fn mark_conflicts(pool: &Pool, verdicts: &mut [Verdict]) -> Result<(), Sto
         .await
         .map_err(store_error)?
         .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect();
+        .map(|row| Ok((column(row, 0)?, column(row, 1)?)))
+        .collect::<Result<_, StoreError>>()?;
     for verdict in verdicts.iter_mut() {
         let Some(auth_id) = verdict
             .auth_id
@@ -160,8 +167,8 @@ async fn try_apply(pool: &Pool, run: RunId, verdicts: &[Verdict]) -> Result<Vec<
             .await
             .map_err(classify)?;
         for row in &rows {
-            if let Some(&index) = position.get(&row.get::<_, Uuid>(0)) {
-                linked_meanwhile(&mut recorded[index], row.get(1));
+            if let Some(&index) = position.get(&column::<Uuid>(row, 0)?) {
+                linked_meanwhile(&mut recorded[index], column(row, 1)?);
             }
         }
     }
@@ -180,8 +187,8 @@ async fn try_apply(pool: &Pool, run: RunId, verdicts: &[Verdict]) -> Result<Vec<
                 .await
                 .map_err(classify)?
                 .iter()
-                .map(|row| (row.get(0), row.get(1)))
-                .collect();
+                .map(|row| Ok((column(row, 0)?, column(row, 1)?)))
+                .collect::<Result<_, StoreError>>()?;
             for user in &lost {
                 if let (Some(Some(auth_id)), Some(&index)) = (current.get(user), position.get(user))
                 {
@@ -190,6 +197,7 @@ async fn try_apply(pool: &Pool, run: RunId, verdicts: &[Verdict]) -> Result<Vec<
             }
             // Unlinked yet not updated cannot happen (the update waited for any
             // lock on the row): the rest were deleted and have nothing to record.
+            let lost: HashSet<Uuid> = lost.into_iter().collect();
             recorded.retain(|v| {
                 !lost.contains(&v.user.as_uuid()) || v.status == ResolutionStatus::AlreadyLinked
             });
@@ -230,8 +238,8 @@ async fn link(
         .await
         .map_err(classify)?
         .iter()
-        .map(|row| row.get(0))
-        .collect())
+        .map(|row| column(row, 0))
+        .collect::<Result<_, StoreError>>()?)
 }
 
 async fn insert_audit(

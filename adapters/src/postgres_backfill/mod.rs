@@ -19,7 +19,8 @@ use identity_link_ports::{
     BackfillSession, BackfillStore, BeginError, ReportError, RevertError, RevertOutcome, RunId,
     RunPlan, RunReport, StoreError, Verdict,
 };
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::types::FromSql;
+use tokio_postgres::{Client, NoTls, Row};
 
 use crate::postgres::{parse_url, store_error};
 
@@ -42,6 +43,11 @@ impl PostgresBackfillStore {
             url: url.into(),
         }
     }
+}
+
+/// Reads a column; a type mismatch is a store failure, not a panic.
+fn column<'a, T: FromSql<'a>>(row: &'a Row, index: usize) -> Result<T, StoreError> {
+    row.try_get(index).map_err(store_error)
 }
 
 /// A connection of its own, outside the pool.
@@ -74,11 +80,11 @@ const HOLDER_PATIENCE: u32 = 20;
 
 /// Takes the backfill lock for this session, or says who holds it.
 async fn lock(client: &Client) -> Result<Result<(), String>, StoreError> {
-    let locked: bool = client
+    let row = client
         .query_one("SELECT pg_try_advisory_lock($1)", &[&BACKFILL_LOCK_KEY])
         .await
-        .map_err(store_error)?
-        .get(0);
+        .map_err(store_error)?;
+    let locked: bool = column(&row, 0)?;
     if locked {
         return Ok(Ok(()));
     }
@@ -92,9 +98,9 @@ async fn lock(client: &Client) -> Result<Result<(), String>, StoreError> {
         let Some(row) = row else {
             break;
         };
-        let pid: i32 = row.get(0);
-        let run: Option<uuid::Uuid> = row.get(1);
-        let started: Option<chrono::DateTime<chrono::Utc>> = row.get(2);
+        let pid: i32 = column(&row, 0)?;
+        let run: Option<uuid::Uuid> = column(&row, 1)?;
+        let started: Option<chrono::DateTime<chrono::Utc>> = column(&row, 2)?;
         if let (Some(run), Some(started)) = (run, started) {
             return Ok(Err(format!(
                 "run {run}, started at {}",

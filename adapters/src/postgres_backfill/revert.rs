@@ -2,12 +2,13 @@
 
 use std::collections::HashSet;
 
-use identity_link_ports::{RevertError, RevertOutcome, RunId, UserId};
+use identity_link_ports::{RevertError, RevertOutcome, RunId, StoreError, UserId};
 use serde_json::json;
-use tokio_postgres::Client;
+use tokio_postgres::types::FromSql;
+use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
-use super::{connect, lock, BACKFILL_LOCK_KEY};
+use super::{column, connect, lock, BACKFILL_LOCK_KEY};
 use crate::postgres::store_error;
 
 /// The run's links not reverted yet, in user order, one batch at a time.
@@ -33,6 +34,10 @@ const AUDIT_SQL: &str = "INSERT INTO identity_audit
         (correlation_id, occurred_at, source, action, outcome, auth_id, user_id, actor, detail)
  SELECT $1, now(), 'backfill', 'unlinked', 'ok', t.auth_id, t.user_id, NULL, $4
    FROM unnest($2::uuid[], $3::uuid[]) AS t(user_id, auth_id)";
+
+fn columns<T: for<'a> FromSql<'a>>(rows: &[Row], index: usize) -> Result<Vec<T>, StoreError> {
+    rows.iter().map(|row| column(row, index)).collect()
+}
 
 pub(super) async fn revert(
     url: &str,
@@ -65,15 +70,15 @@ async fn revert_locked(
     if known.is_none() {
         return Err(RevertError::UnknownRun(run));
     }
-    let already: i64 = client
+    let already = client
         .query_one(
             "SELECT count(*) FROM user_authid_backfill_audit
               WHERE run_id = $1 AND resolution_status = 'linked' AND reverted_at IS NOT NULL",
             &[&run_uuid],
         )
         .await
-        .map_err(store_error)?
-        .get(0);
+        .map_err(store_error)?;
+    let already: i64 = column(&already, 0)?;
     let mut outcome = RevertOutcome {
         already_reverted: u64::try_from(already).unwrap_or(0),
         ..RevertOutcome::default()
@@ -94,17 +99,16 @@ async fn revert_locked(
             tx.commit().await.map_err(store_error)?;
             break;
         };
-        after = Some(last.get(0));
-        let users: Vec<Uuid> = todo.iter().map(|row| row.get(0)).collect();
-        let auth_ids: Vec<Uuid> = todo.iter().map(|row| row.get(1)).collect();
-        let linked_at: Vec<chrono::DateTime<chrono::Utc>> =
-            todo.iter().map(|row| row.get(2)).collect();
+        after = Some(column(last, 0)?);
+        let users: Vec<Uuid> = columns(&todo, 0)?;
+        let auth_ids: Vec<Uuid> = columns(&todo, 1)?;
+        let linked_at: Vec<chrono::DateTime<chrono::Utc>> = columns(&todo, 2)?;
         let unlinked = tx
             .query(UNLINK_SQL, &[&users, &auth_ids, &linked_at])
             .await
             .map_err(store_error)?;
-        let done_users: Vec<Uuid> = unlinked.iter().map(|row| row.get(0)).collect();
-        let done_auths: Vec<Uuid> = unlinked.iter().map(|row| row.get(1)).collect();
+        let done_users: Vec<Uuid> = columns(&unlinked, 0)?;
+        let done_auths: Vec<Uuid> = columns(&unlinked, 1)?;
         tx.execute(MARK_SQL, &[&run_uuid, &done_users])
             .await
             .map_err(store_error)?;

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use tokio_postgres::{Client, Row, RowStream, Statement};
 use uuid::Uuid;
 
-use super::{connect, lock, BACKFILL_LOCK_KEY};
+use super::{column, connect, lock, BACKFILL_LOCK_KEY};
 use crate::postgres::store_error;
 
 /// Temporary tables live in session-local buffers; a generous limit keeps a
@@ -183,12 +183,12 @@ fn fold(
 #[async_trait]
 impl BackfillSession for PostgresSession {
     async fn unlinked_count(&mut self) -> Result<u64, StoreError> {
-        let count: i64 = self
+        let row = self
             .client
             .query_one("SELECT count(*) FROM users WHERE auth_id IS NULL", &[])
             .await
-            .map_err(store_error)?
-            .get(0);
+            .map_err(store_error)?;
+        let count: i64 = column(&row, 0)?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
