@@ -147,14 +147,17 @@ pub fn classify(facts: &UserFacts, lookup_error: Option<&str>, require_verified:
             format!("the only matching identity cannot be linked: {code}"),
         );
     }
-    if require_verified && !candidate.verified {
-        return with_detail(
-            Verdict {
-                status: Unverified,
-                ..found
-            },
-            "the identity has this email unverified".into(),
-        );
+    if !candidate.verified {
+        if require_verified {
+            return with_detail(
+                Verdict {
+                    status: Unverified,
+                    ..found
+                },
+                "the identity has this email unverified".into(),
+            );
+        }
+        return with_detail(found, "linked with the email unverified in Kratos".into());
     }
     found
 }

@@ -145,6 +145,7 @@ fn unverified_matches_link_only_when_verification_is_not_required() {
     assert_eq!(required.auth_id, Some(unverified.auth_id));
     let allowed = classify(&facts(vec![unverified]), None, false);
     assert_eq!(allowed.status, ResolutionStatus::Linked);
+    assert!(allowed.detail.expect("says so").contains("unverified"));
 }
 
 #[test]
