@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use identity_link_adapters::backfill_report::NoBackfillReports;
 use identity_link_adapters::memory::{MemoryWebhookDeliveries, MemoryWriteBackQueue};
 use identity_link_ports::{
-    AuditEvent, AuditLog, AuditOutcome, AuditSource, AuthId, IdentityProvider, UserId, UserStore,
-    WebhookDeliveries, WriteBackQueue,
+    AuditEvent, AuditLog, AuditOutcome, AuditSource, AuthId, BackfillReports, IdentityProvider,
+    UserId, UserStore, WebhookDeliveries, WriteBackQueue,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -30,6 +31,8 @@ pub struct App {
     pub deliveries: Arc<dyn WebhookDeliveries>,
     /// The outbox of Kratos `external_id` write-backs.
     pub write_backs: Arc<dyn WriteBackQueue>,
+    /// Counts of backfill runs (empty without a database: no backfill can run).
+    pub backfill_reports: Arc<dyn BackfillReports>,
 }
 
 impl App {
@@ -56,6 +59,7 @@ impl App {
             settings,
             deliveries: Arc::new(MemoryWebhookDeliveries::new()),
             write_backs: Arc::new(MemoryWriteBackQueue::new()),
+            backfill_reports: Arc::new(NoBackfillReports),
         }
     }
 
@@ -68,6 +72,12 @@ impl App {
     ) -> Self {
         self.deliveries = deliveries;
         self.write_backs = write_backs;
+        self
+    }
+
+    /// Replaces the empty backfill reports [`App::new`] starts with.
+    pub fn with_backfill_reports(mut self, reports: Arc<dyn BackfillReports>) -> Self {
+        self.backfill_reports = reports;
         self
     }
 }

@@ -60,6 +60,8 @@ pub enum Command {
     GraphqlSchema,
     /// Report orphaned users, unlinked identities and profile drift between users and Kratos.
     Reconcile(reconcile::ReconcileArgs),
+    /// Link unlinked users to Kratos identities by email; `report` and `revert` runs.
+    Backfill(crate::backfill::command::BackfillCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +139,7 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
         }
         Command::Serve => run_serve(settings).await,
         Command::Reconcile(args) => reconcile::run_command(&settings, args).await,
+        Command::Backfill(command) => crate::backfill::command::run(&settings, command).await,
         Command::Migrate { status } => run_migrate(&settings, status).await,
         Command::Users {
             command: UsersCommand::Import { file },

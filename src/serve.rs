@@ -62,7 +62,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let graphql = Graphql::new(
         app.clone(),
-        wiring::backfill_reports(&app.settings),
+        app.backfill_reports.clone(),
         wiring::session_verifier(&app.settings, &app.metrics)?,
     );
     let (stop, _) = tokio::sync::broadcast::channel::<()>(1);

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use identity_link_adapters::backfill_report::NoBackfillReports;
 use identity_link_adapters::fixture::FixtureIdentities;
 use identity_link_adapters::kratos::{KratosAdmin, KratosSettings};
 use identity_link_adapters::kratos_session::KratosSessions;
@@ -13,9 +12,8 @@ use identity_link_adapters::postgres::{
     self, PostgresAuditLog, PostgresSettings, PostgresUserStore, PostgresWebhookDeliveries,
     PostgresWriteBackQueue,
 };
-use identity_link_ports::{
-    AuditLog, BackfillReports, IdentityProvider, SessionVerifier, UserStore,
-};
+use identity_link_adapters::postgres_backfill::PostgresBackfillStore;
+use identity_link_ports::{AuditLog, BackfillStore, IdentityProvider, SessionVerifier, UserStore};
 
 use crate::app::App;
 use crate::config::{IdentitySource, Settings};
@@ -100,21 +98,35 @@ pub async fn stores(
     }
 }
 
+/// The application with every store the settings name, and the pool when
+/// there is a database (for stores only some commands need).
+async fn assemble(
+    settings: &Settings,
+    metrics: Metrics,
+) -> anyhow::Result<(App, Option<deadpool_postgres::Pool>)> {
+    let identities = identity_provider(settings, &metrics)?;
+    let (users, audit_log, pool) = stores(settings).await?;
+    let mut app = App::new(users, identities, audit_log, settings.clone(), metrics);
+    if let (Some(pool), Some(url)) = (&pool, &settings.database_url) {
+        app = app
+            .with_webhook_stores(
+                Arc::new(PostgresWebhookDeliveries::new(pool.clone())),
+                Arc::new(PostgresWriteBackQueue::new(pool.clone())),
+            )
+            .with_backfill_reports(Arc::new(PostgresBackfillStore::new(
+                pool.clone(),
+                url.clone(),
+            )));
+    }
+    Ok((app, pool))
+}
+
 /// The whole application.
 ///
 /// # Errors
 /// As [`stores`] and [`identity_provider`].
 pub async fn build(settings: &Settings, metrics: Metrics) -> anyhow::Result<Arc<App>> {
-    let identities = identity_provider(settings, &metrics)?;
-    let (users, audit_log, pool) = stores(settings).await?;
-    let mut app = App::new(users, identities, audit_log, settings.clone(), metrics);
-    if let Some(pool) = pool {
-        app = app.with_webhook_stores(
-            Arc::new(PostgresWebhookDeliveries::new(pool.clone())),
-            Arc::new(PostgresWriteBackQueue::new(pool)),
-        );
-    }
-    Ok(Arc::new(app))
+    Ok(Arc::new(assemble(settings, metrics).await?.0))
 }
 
 /// The Kratos session check for admin logins, when `KRATOS_PUBLIC_URL` is set.
@@ -137,8 +149,20 @@ pub fn session_verifier(
     Ok(Some(Arc::new(sessions)))
 }
 
-/// Backfill reports for the admin API. No backfill audit exists yet, so the
-/// reports are empty; point this at the backfill audit table once it does.
-pub fn backfill_reports(_settings: &Settings) -> Arc<dyn BackfillReports> {
-    Arc::new(NoBackfillReports)
+/// The whole application and, with a database, the backfill store on the same pool.
+///
+/// # Errors
+/// As [`build`].
+pub async fn build_for_backfill(
+    settings: &Settings,
+    metrics: Metrics,
+) -> anyhow::Result<(Arc<App>, Option<Arc<dyn BackfillStore>>)> {
+    let (app, pool) = assemble(settings, metrics).await?;
+    let backfill = match (pool, &settings.database_url) {
+        (Some(pool), Some(url)) => {
+            Some(Arc::new(PostgresBackfillStore::new(pool, url.clone())) as Arc<dyn BackfillStore>)
+        }
+        _ => None,
+    };
+    Ok((Arc::new(app), backfill))
 }

@@ -8,3 +8,4 @@ pub mod kratos;
 pub mod kratos_session;
 pub mod memory;
 pub mod postgres;
+pub mod postgres_backfill;

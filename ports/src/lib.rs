@@ -5,6 +5,7 @@
 //! ports; use cases in the service crate depend on them as `Arc<dyn Port>`.
 
 mod audit;
+mod backfill;
 mod backfill_report;
 mod identity;
 mod session;
@@ -14,6 +15,11 @@ mod webhook;
 mod writeback;
 
 pub use audit::{AuditError, AuditEvent, AuditLog, AuditOutcome, AuditQuery, AuditSource};
+pub use backfill::{
+    BackfillSession, BackfillStore, BeginError, CandidateFacts, ReportError, ResolutionStatus,
+    RevertError, RevertOutcome, RunEnd, RunId, RunPlan, RunReport, RunState, StagedKey,
+    StatusCounts, Strategy, UserFacts, UserRef, Verdict,
+};
 pub use backfill_report::{BackfillReports, StatusCount};
 pub use identity::{
     IdentityError, IdentityPage, IdentityProvider, IdentityState, KratosIdentity, PageToken,

@@ -1,5 +1,10 @@
 //! Integration tests: one binary, one module per area.
 
+mod backfill;
+mod backfill_cli;
+mod backfill_fake;
+mod backfill_runs;
+mod backfill_store;
 mod cli;
 mod conformance;
 mod graphql;

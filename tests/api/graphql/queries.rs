@@ -134,18 +134,40 @@ async fn a_cursor_that_is_not_one_of_ours_is_bad_user_input() {
 }
 
 #[tokio::test]
-async fn the_backfill_report_is_empty_while_no_backfill_has_run() {
+async fn the_backfill_report_counts_users_per_status_of_one_run_or_of_all() {
+    use crate::backfill_fake::{identity as kratos_identity, run, user, Identities};
+    use identity_link::backfill::BackfillOptions;
+
     let app = spawn_admin_app().await;
-    for variables in [json!({}), json!({ "run": Uuid::new_v4() })] {
-        let body = gql(
-            &app,
-            ADMIN,
-            "query($run: UUID) { adminBackfillReport(runId: $run) { status count } }",
-            variables,
-        )
-        .await;
-        assert_eq!(body["data"]["adminBackfillReport"], json!([]), "{body}");
-    }
+    let query = "query($run: UUID) { adminBackfillReport(runId: $run) { status count } }";
+    let empty = gql(&app, ADMIN, query, json!({})).await;
+    assert_eq!(empty["data"]["adminBackfillReport"], json!([]), "{empty}");
+
+    let (_, ada) = kratos_identity("ada@example.com", true);
+    Identities::new(vec![ada]).mount(&app.kratos, 1.., 0).await;
+    user(&app, "ada@example.com", None).await;
+    user(&app, "nobody@example.com", None).await;
+    let first = run(&app, &BackfillOptions::default()).await;
+    run(&app, &BackfillOptions::default()).await;
+
+    let one = gql(&app, ADMIN, query, json!({ "run": first.run.as_uuid() })).await;
+    assert_eq!(
+        one["data"]["adminBackfillReport"],
+        json!([{"status": "linked", "count": 1}, {"status": "missing", "count": 1}]),
+        "{one}"
+    );
+    let all = gql(&app, ADMIN, query, json!({})).await;
+    assert_eq!(
+        all["data"]["adminBackfillReport"],
+        json!([{"status": "linked", "count": 1}, {"status": "missing", "count": 2}]),
+        "the second run examined only the user still unlinked: {all}"
+    );
+    let unknown = gql(&app, ADMIN, query, json!({ "run": Uuid::new_v4() })).await;
+    assert_eq!(
+        unknown["data"]["adminBackfillReport"],
+        json!([]),
+        "{unknown}"
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,199 @@
+use identity_link_ports::{AuthId, IdentityState, UserId, VerifiableAddress};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::*;
+
+fn identity(trait_email: &str, identifiers: &[&str], verified: &[&str]) -> KratosIdentity {
+    KratosIdentity {
+        id: AuthId::new(Uuid::new_v4()),
+        state: IdentityState::Active,
+        traits: json!({ "email": trait_email }),
+        verifiable_addresses: verified
+            .iter()
+            .map(|value| VerifiableAddress {
+                value: (*value).to_owned(),
+                verified: true,
+                via: "email".into(),
+            })
+            .collect(),
+        credential_identifiers: identifiers.iter().map(|id| (*id).to_owned()).collect(),
+        external_id: None,
+    }
+}
+
+fn candidate() -> CandidateFacts {
+    CandidateFacts {
+        auth_id: AuthId::new(Uuid::new_v4()),
+        verified: true,
+        unfit: None,
+        linked_to: None,
+        claimants: 1,
+    }
+}
+
+fn facts(candidates: Vec<CandidateFacts>) -> UserFacts {
+    UserFacts {
+        user: UserId::generate(),
+        email: "Ada@Example.com".into(),
+        current: None,
+        candidates,
+    }
+}
+
+#[test]
+fn keys_are_the_trimmed_lowercase_trait_and_identifier_addresses() {
+    let id = identity(
+        "  Ada@Example.COM ",
+        &["ada@example.com", "ada-login"],
+        &["ada@example.com"],
+    );
+    let keys = staged_keys(&id, &LinkPolicy::default());
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].email_key, "ada@example.com");
+    assert!(keys[0].verified);
+    assert_eq!(keys[0].unfit, None);
+    assert_eq!(keys[0].keys, 1);
+}
+
+#[test]
+fn each_key_carries_its_own_verification_and_the_key_count() {
+    let id = identity(
+        "ada@example.com",
+        &["old@example.com"],
+        &["old@example.com"],
+    );
+    let keys = staged_keys(&id, &LinkPolicy::default());
+    let by_key = |key: &str| keys.iter().find(|k| k.email_key == key).expect("staged");
+    assert!(!by_key("ada@example.com").verified);
+    assert!(by_key("old@example.com").verified);
+    assert!(keys.iter().all(|k| k.keys == 2));
+}
+
+#[test]
+fn the_link_rule_judges_inactive_identities_and_missing_traits_unfit() {
+    let mut inactive = identity("ada@example.com", &[], &["ada@example.com"]);
+    inactive.state = IdentityState::Inactive;
+    let keys = staged_keys(&inactive, &LinkPolicy::default());
+    assert_eq!(keys[0].unfit.as_deref(), Some("identity_inactive"));
+
+    let mut no_trait = identity("ada@example.com", &["ada@example.com"], &[]);
+    no_trait.traits = json!({});
+    let keys = staged_keys(&no_trait, &LinkPolicy::default());
+    assert_eq!(keys.len(), 1, "still matched by its credentials identifier");
+    assert_eq!(keys[0].unfit.as_deref(), Some("identity_traits_missing"));
+}
+
+#[test]
+fn exactly_one_free_verified_candidate_is_linked() {
+    let only = candidate();
+    let verdict = classify(&facts(vec![only.clone()]), None, true);
+    assert_eq!(verdict.status, ResolutionStatus::Linked);
+    assert_eq!(verdict.auth_id, Some(only.auth_id));
+    assert_eq!(verdict.detail, None);
+}
+
+#[test]
+fn no_candidate_is_missing_and_several_are_a_duplicate() {
+    let none = classify(&facts(vec![]), None, false);
+    assert_eq!(none.status, ResolutionStatus::Missing);
+    assert_eq!(none.auth_id, None);
+
+    let mut garbage = facts(vec![]);
+    garbage.email = "not-an-address".into();
+    let detail = classify(&garbage, None, false).detail.expect("detail");
+    assert!(detail.contains("not a usable address"), "{detail}");
+
+    let (a, b) = (candidate(), candidate());
+    let several = classify(&facts(vec![a.clone(), b.clone()]), None, false);
+    assert_eq!(several.status, ResolutionStatus::Duplicate);
+    let detail = several.detail.expect("detail");
+    assert!(detail.contains(&a.auth_id.to_string()) && detail.contains(&b.auth_id.to_string()));
+}
+
+#[test]
+fn an_identity_linked_to_another_user_is_a_conflict() {
+    let owner = UserId::generate();
+    let taken = CandidateFacts {
+        linked_to: Some(owner),
+        ..candidate()
+    };
+    let verdict = classify(&facts(vec![taken.clone()]), None, false);
+    assert_eq!(verdict.status, ResolutionStatus::Conflict);
+    assert_eq!(verdict.auth_id, Some(taken.auth_id));
+    assert!(verdict.detail.expect("detail").contains(&owner.to_string()));
+}
+
+#[test]
+fn an_identity_matching_several_users_is_a_duplicate_for_each() {
+    let shared = CandidateFacts {
+        claimants: 2,
+        ..candidate()
+    };
+    let verdict = classify(&facts(vec![shared]), None, false);
+    assert_eq!(verdict.status, ResolutionStatus::Duplicate);
+}
+
+#[test]
+fn unverified_matches_link_only_when_verification_is_not_required() {
+    let unverified = CandidateFacts {
+        verified: false,
+        ..candidate()
+    };
+    let required = classify(&facts(vec![unverified.clone()]), None, true);
+    assert_eq!(required.status, ResolutionStatus::Unverified);
+    assert_eq!(required.auth_id, Some(unverified.auth_id));
+    let allowed = classify(&facts(vec![unverified]), None, false);
+    assert_eq!(allowed.status, ResolutionStatus::Linked);
+    assert!(allowed.detail.expect("says so").contains("unverified"));
+}
+
+#[test]
+fn an_unfit_only_match_is_missing_with_the_rule_s_reason() {
+    let inactive = CandidateFacts {
+        unfit: Some("identity_inactive".into()),
+        ..candidate()
+    };
+    let verdict = classify(&facts(vec![inactive]), None, false);
+    assert_eq!(verdict.status, ResolutionStatus::Missing);
+    assert!(verdict
+        .detail
+        .expect("detail")
+        .contains("identity_inactive"));
+}
+
+#[test]
+fn a_linked_user_is_already_linked_and_a_failed_lookup_is_an_error() {
+    let mut linked = facts(vec![candidate()]);
+    let current = AuthId::new(Uuid::new_v4());
+    linked.current = Some(current);
+    let verdict = classify(&linked, None, false);
+    assert_eq!(verdict.status, ResolutionStatus::AlreadyLinked);
+    assert_eq!(verdict.auth_id, Some(current));
+
+    let failed = classify(&facts(vec![]), Some("status 500"), false);
+    assert_eq!(failed.status, ResolutionStatus::Error);
+    assert!(failed.detail.expect("detail").contains("status 500"));
+}
+
+#[test]
+fn an_identity_found_by_an_identifier_is_keyed_by_it_even_without_credentials_in_the_answer() {
+    let id = identity("display@example.com", &[], &["login@example.com"]);
+    let email = Email::new("Login@Example.com").unwrap();
+    let keys = found_by(&id, &LinkPolicy::default(), &email);
+    let login = keys
+        .iter()
+        .find(|k| k.email_key == "login@example.com")
+        .expect("keyed by the looked-up address");
+    assert!(login.verified);
+    assert!(keys.iter().all(|k| k.keys == 2));
+    assert_eq!(
+        found_by(
+            &id,
+            &LinkPolicy::default(),
+            &Email::new("display@example.com").unwrap()
+        )
+        .len(),
+        1
+    );
+}

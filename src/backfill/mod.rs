@@ -1,0 +1,231 @@
+//! Use case: link the existing user base to Kratos identities by email (CONTRACT §5).
+//!
+//! A run stages every identity's match keys in the store (list: page by page;
+//! lookup: user batch by user batch), then walks the unlinked users in id
+//! order with their candidates, judges each user with [`classify`], and writes
+//! batches — links and audit rows together, one transaction each, several at
+//! once. Memory holds a page or a few batches, never the user base: the store
+//! indexes the identities side (see `docs/backfill.md`).
+
+mod classify;
+pub mod command;
+mod list;
+mod lookup;
+pub mod output;
+pub mod progress;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use identity_link_ports::{
+    AuditSource, BackfillStore, BeginError, IdentityError, ResolutionStatus, RunEnd, RunId,
+    RunPlan, StatusCounts, StoreError, Strategy, Verdict,
+};
+use serde_json::json;
+
+pub use classify::{classify, found_by, staged_keys};
+pub use progress::Progress;
+
+use crate::app::{App, CallContext};
+use crate::writeback;
+
+/// How a run goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackfillOptions {
+    pub strategy: Strategy,
+    pub dry_run: bool,
+    /// Identities per Kratos list call (1–500).
+    pub page_size: u32,
+    /// Users per transaction.
+    pub batch_size: usize,
+    /// Batches written at once; lookup: also Kratos calls at once.
+    pub concurrency: usize,
+    /// Link only identities that have the user's email verified.
+    pub require_verified: bool,
+}
+
+impl Default for BackfillOptions {
+    fn default() -> Self {
+        Self {
+            strategy: Strategy::List,
+            dry_run: false,
+            page_size: 500,
+            batch_size: 1000,
+            concurrency: 4,
+            require_verified: false,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    pub run: RunId,
+    pub strategy: Strategy,
+    pub dry_run: bool,
+    pub counts: StatusCounts,
+    /// Identities listed (list strategy).
+    pub identities: Option<u64>,
+    pub started_at: DateTime<Utc>,
+    pub elapsed: Duration,
+}
+
+impl RunSummary {
+    pub fn examined(&self) -> u64 {
+        self.counts.values().sum()
+    }
+
+    pub fn count(&self, status: ResolutionStatus) -> u64 {
+        self.counts.get(&status).copied().unwrap_or(0)
+    }
+}
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    #[error("another backfill is running on this database ({0}); wait for it to finish")]
+    Busy(String),
+    #[error("listing Kratos identities failed, so nothing was linked: {0}")]
+    Listing(IdentityError),
+    #[error("the database failed: {0} (batches written before stay; rerun to resume)")]
+    Store(#[from] StoreError),
+}
+
+impl From<BeginError> for BackfillError {
+    fn from(error: BeginError) -> Self {
+        match error {
+            BeginError::Busy(holder) => Self::Busy(holder),
+            BeginError::Store(error) => Self::Store(error),
+        }
+    }
+}
+
+/// What the batches of a run share.
+struct RunContext<'a> {
+    app: &'a App,
+    store: &'a dyn BackfillStore,
+    run: RunId,
+    options: &'a BackfillOptions,
+    progress: &'a Progress,
+    counts: Mutex<StatusCounts>,
+}
+
+impl RunContext<'_> {
+    /// Records one batch of verdicts (writes nothing in a dry run).
+    async fn settle(&self, verdicts: Vec<Verdict>) -> Result<(), StoreError> {
+        if verdicts.is_empty() {
+            return Ok(());
+        }
+        let recorded = if self.options.dry_run {
+            verdicts
+        } else {
+            let recorded = self.store.apply_batch(self.run, verdicts).await?;
+            links_committed(self.app, self.run, &recorded).await;
+            for verdict in &recorded {
+                self.app
+                    .metrics
+                    .backfill_users
+                    .with_label_values(&[verdict.status.as_str()])
+                    .inc();
+            }
+            recorded
+        };
+        {
+            let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+            for verdict in &recorded {
+                *counts.entry(verdict.status).or_default() += 1;
+            }
+        }
+        self.progress.recorded(&recorded);
+        Ok(())
+    }
+}
+
+/// Called once per committed batch with what it recorded: the one place for
+/// follow-up work on the links a batch made. Queues the `external_id`
+/// write-back of each new link (a no-op unless `WRITE_BACK_EXTERNAL_ID`).
+async fn links_committed(app: &App, run: RunId, recorded: &[Verdict]) {
+    if !app.settings.write_back_external_id {
+        return;
+    }
+    let context = CallContext {
+        correlation_id: run.as_uuid(),
+        source: AuditSource::Backfill,
+        actor: None,
+    };
+    for verdict in recorded {
+        if let (ResolutionStatus::Linked, Some(auth_id)) = (verdict.status, verdict.auth_id) {
+            writeback::after_link(app, verdict.user, auth_id, &context).await;
+        }
+    }
+}
+
+/// Runs a backfill with `options` against `store`.
+///
+/// # Errors
+/// `Busy` when another run holds the lock (nothing done); `Listing` when Kratos
+/// cannot be listed (nothing linked); `Store` when the database fails (batches
+/// committed before stay; the run is recorded as failed when possible).
+pub async fn run(
+    app: &App,
+    store: &dyn BackfillStore,
+    options: &BackfillOptions,
+    progress: &Progress,
+) -> Result<RunSummary, BackfillError> {
+    let plan = RunPlan {
+        id: RunId::generate(),
+        strategy: options.strategy,
+        dry_run: options.dry_run,
+        options: json!({
+            "strategy": options.strategy.as_str(),
+            "dry_run": options.dry_run,
+            "page_size": options.page_size,
+            "batch_size": options.batch_size,
+            "concurrency": options.concurrency,
+            "require_verified": options.require_verified,
+        }),
+    };
+    let started_at = Utc::now();
+    let started = Instant::now();
+    let mut session = store.begin(&plan).await?;
+    tracing::info!(run_id = %plan.id, strategy = options.strategy.as_str(), dry_run = options.dry_run, require_verified = options.require_verified, "backfill started");
+    let context = RunContext {
+        app,
+        store,
+        run: plan.id,
+        options,
+        progress,
+        counts: Mutex::new(ResolutionStatus::ALL.iter().map(|s| (*s, 0)).collect()),
+    };
+    let result = match options.strategy {
+        Strategy::List => list::run(&context, session.as_mut()).await,
+        Strategy::Lookup => lookup::run(&context, session.as_mut()).await,
+    };
+    progress.finish();
+    let end = match &result {
+        Ok(()) => RunEnd::Finished,
+        Err(error) => {
+            tracing::warn!(run_id = %plan.id, %error, "backfill failed; `backfill report --run <run_id>` shows what it recorded");
+            RunEnd::Failed(error.to_string())
+        }
+    };
+    let finished = session.finish(end).await;
+    result?;
+    finished?;
+    let counts = context
+        .counts
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
+    let summary = RunSummary {
+        run: plan.id,
+        strategy: options.strategy,
+        dry_run: options.dry_run,
+        counts,
+        identities: (options.strategy == Strategy::List).then(|| progress.identities()),
+        started_at,
+        elapsed: started.elapsed(),
+    };
+    tracing::info!(run_id = %plan.id, examined = summary.examined(), linked = summary.count(ResolutionStatus::Linked), elapsed_ms = summary.elapsed.as_millis() as u64, "backfill finished");
+    Ok(summary)
+}

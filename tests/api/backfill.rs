@@ -1,0 +1,290 @@
+//! Backfill: what each user ends up with, under both strategies.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use identity_link::app::App;
+use identity_link::backfill::BackfillOptions;
+use identity_link::metrics::Metrics;
+use identity_link_ports::{
+    AuthId, IdentityError, IdentityPage, IdentityProvider, KratosIdentity, PageToken,
+    ResolutionStatus, Strategy, UserId, UserStore,
+};
+use serde_json::json;
+use uuid::Uuid;
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::backfill_fake::{audit_of, identity, link_of, operators_query, run, user, Identities};
+use crate::helpers::{kratos, spawn_app};
+
+fn list(page_size: u32, require_verified: bool) -> BackfillOptions {
+    BackfillOptions {
+        page_size,
+        require_verified,
+        batch_size: 3,
+        concurrency: 2,
+        ..BackfillOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn the_list_strategy_records_every_status_once_per_user_and_pages_through_kratos_once() {
+    let app = spawn_app().await;
+    let (ada_id, ada) = identity("  Ada.Lovelace@EXAMPLE.com ", true);
+    let (twin_a_id, twin_a) = identity("twin@example.com", true);
+    let (twin_b_id, twin_b) = identity("Twin@Example.com", true);
+    let (taken_id, taken) = identity("taken@example.com", true);
+    let (_, unverified) = identity("unverified@example.com", false);
+    let (inactive_id, mut inactive) = identity("inactive@example.com", true);
+    inactive["state"] = json!("inactive");
+    let (cred_id, mut by_identifier) = identity("someone-else@example.org", true);
+    by_identifier["credentials"]["password"]["identifiers"] = json!(["cred-only@example.com"]);
+    by_identifier["verifiable_addresses"][0]["value"] = json!("cred-only@example.com");
+    let (_, mut shared) = identity("shared1@example.com", true);
+    shared["credentials"]["password"]["identifiers"] = json!(["shared2@example.com"]);
+    let (_, stranger) = identity("stranger@example.com", true);
+    // The twins sit on different pages (page size 2).
+    let identities = vec![
+        twin_a,
+        ada,
+        taken,
+        unverified,
+        inactive,
+        by_identifier,
+        shared,
+        stranger,
+        twin_b,
+    ];
+    let calls = identities.len().div_ceil(2) as u64;
+    Identities::new(identities)
+        .mount(&app.kratos, 1..=calls + 1, 0)
+        .await;
+
+    let ada_user = user(&app, "ada.lovelace@example.com", None).await;
+    let nobody = user(&app, "nobody@example.com", None).await;
+    let twin = user(&app, "twin@example.com", None).await;
+    user(&app, "owner@example.com", Some(taken_id)).await;
+    let taken_user = user(&app, "Taken@example.com", None).await;
+    let unverified_user = user(&app, "unverified@example.com", None).await;
+    let inactive_user = user(&app, "inactive@example.com", None).await;
+    let cred_user = user(&app, "cred-only@example.com", None).await;
+    let shared_1 = user(&app, "shared1@example.com", None).await;
+    let shared_2 = user(&app, "shared2@example.com", None).await;
+
+    let summary = run(&app, &list(2, true)).await;
+
+    let expect = [
+        (ada_user, "linked", Some(ada_id)),
+        (nobody, "missing", None),
+        (twin, "duplicate", None),
+        (taken_user, "conflict", Some(taken_id)),
+        (unverified_user, "unverified", None),
+        (inactive_user, "missing", Some(inactive_id)),
+        (cred_user, "linked", Some(cred_id)),
+        (shared_1, "duplicate", None),
+        (shared_2, "duplicate", None),
+    ];
+    for (user, status, auth_id) in expect {
+        let (recorded, recorded_auth, detail) = audit_of(&app, &summary, user).await;
+        assert_eq!(recorded, status, "user {user}: {detail:?}");
+        if let Some(auth_id) = auth_id {
+            assert_eq!(recorded_auth, Some(auth_id), "user {user}");
+        }
+        let linked = link_of(&app, user).await;
+        assert_eq!(linked.is_some(), status == "linked", "user {user}");
+        if status == "linked" {
+            assert_eq!(linked, auth_id);
+        }
+    }
+    let (_, _, twin_detail) = audit_of(&app, &summary, twin).await;
+    let twin_detail = twin_detail.expect("duplicates say which identities");
+    assert!(
+        twin_detail.contains(&twin_a_id.to_string())
+            && twin_detail.contains(&twin_b_id.to_string())
+    );
+    let (_, _, inactive_detail) = audit_of(&app, &summary, inactive_user).await;
+    assert!(inactive_detail
+        .unwrap_or_default()
+        .contains("identity_inactive"));
+
+    assert_eq!(summary.examined(), 9);
+    assert_eq!(summary.identities, Some(9));
+    assert_eq!(summary.count(ResolutionStatus::Linked), 2);
+    assert_eq!(summary.count(ResolutionStatus::Duplicate), 3);
+    let counts = operators_query(&app).await;
+    for status in ResolutionStatus::ALL {
+        let recorded = counts.get(status.as_str()).copied().unwrap_or(0) as u64;
+        assert_eq!(recorded, summary.count(status), "{}", status.as_str());
+    }
+    let metered = app
+        .app
+        .metrics
+        .backfill_users
+        .with_label_values(&["linked"])
+        .get();
+    assert_eq!(metered, 2);
+    app.kratos.verify().await;
+}
+
+#[tokio::test]
+async fn emails_match_trimmed_and_case_insensitively() {
+    let app = spawn_app().await;
+    let (upper_id, upper) = identity("MIXED.case@EXAMPLE.COM", true);
+    let (padded_id, padded) = identity("   padded@example.com\t", true);
+    Identities::new(vec![upper, padded])
+        .mount(&app.kratos, 1..=2, 0)
+        .await;
+    let mixed = user(&app, "Mixed.Case@example.com", None).await;
+    let padded_user = user(&app, "PADDED@Example.com", None).await;
+
+    let summary = run(&app, &list(500, true)).await;
+
+    assert_eq!(summary.count(ResolutionStatus::Linked), 2);
+    assert_eq!(link_of(&app, mixed).await, Some(upper_id));
+    assert_eq!(link_of(&app, padded_user).await, Some(padded_id));
+}
+
+#[tokio::test]
+async fn unverified_matches_are_linked_when_verification_is_not_required() {
+    let app = spawn_app().await;
+    let (id, unverified) = identity("late@example.com", false);
+    Identities::new(vec![unverified])
+        .mount(&app.kratos, 1..=2, 0)
+        .await;
+    let late = user(&app, "late@example.com", None).await;
+
+    let summary = run(&app, &list(500, false)).await;
+
+    assert_eq!(summary.count(ResolutionStatus::Linked), 1);
+    assert_eq!(link_of(&app, late).await, Some(id));
+}
+
+#[tokio::test]
+async fn the_lookup_strategy_asks_once_per_user_and_a_failing_lookup_is_an_error_for_that_user_only(
+) {
+    let app = spawn_app().await;
+    let (ada_id, ada) = identity("ada@example.com", true);
+    let (_, twin_a) = identity("twin@example.com", true);
+    let (_, twin_b) = identity("twin@example.com", true);
+    Mock::given(method("GET"))
+        .and(path("/admin/identities"))
+        .and(query_param("credentials_identifier", "broken@example.com"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(kratos::error(
+            500,
+            "Internal Server Error",
+            "boom",
+        )))
+        .with_priority(1)
+        .expect(3)
+        .mount(&app.kratos)
+        .await;
+    Identities::new(vec![ada, twin_a, twin_b])
+        .mount(&app.kratos, 0, 3)
+        .await;
+    let ada_user = user(&app, "ADA@example.com", None).await;
+    let twin = user(&app, "twin@example.com", None).await;
+    let nobody = user(&app, "nobody@example.com", None).await;
+    let broken = user(&app, "broken@example.com", None).await;
+
+    let options = BackfillOptions {
+        strategy: Strategy::Lookup,
+        batch_size: 2,
+        ..BackfillOptions::default()
+    };
+    let summary = run(&app, &options).await;
+
+    assert_eq!(audit_of(&app, &summary, ada_user).await.0, "linked");
+    assert_eq!(link_of(&app, ada_user).await, Some(ada_id));
+    assert_eq!(audit_of(&app, &summary, twin).await.0, "duplicate");
+    assert_eq!(audit_of(&app, &summary, nobody).await.0, "missing");
+    let (status, _, detail) = audit_of(&app, &summary, broken).await;
+    assert_eq!(status, "error");
+    assert!(detail.unwrap_or_default().contains("boom"));
+    assert_eq!(summary.examined(), 4);
+    app.kratos.verify().await;
+}
+
+/// Kratos as seen through a lookup that another writer races: the user is
+/// linked (as a resolve would) just before Kratos answers.
+struct RacedKratos {
+    users: Arc<dyn UserStore>,
+    victim: UserId,
+    other: AuthId,
+}
+
+#[async_trait]
+impl IdentityProvider for RacedKratos {
+    async fn get_identity(&self, _: AuthId) -> Result<KratosIdentity, IdentityError> {
+        Err(IdentityError::NotFound)
+    }
+
+    async fn find_by_identifier(&self, email: &str) -> Result<Vec<KratosIdentity>, IdentityError> {
+        if email == "raced@example.com" {
+            self.users
+                .set_link(self.victim, Some(self.other), None)
+                .await
+                .map_err(|error| IdentityError::Unavailable(error.to_string()))?;
+        }
+        let found = identity_link_adapters::kratos::identity_from_json(kratos::identity(
+            Uuid::new_v4(),
+            email,
+            true,
+        ))?;
+        Ok(vec![found])
+    }
+
+    async fn list_page(&self, _: u32, _: Option<PageToken>) -> Result<IdentityPage, IdentityError> {
+        Err(IdentityError::Unavailable("not listed".into()))
+    }
+
+    async fn set_external_id(&self, _: AuthId, _: UserId) -> Result<(), IdentityError> {
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), IdentityError> {
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        "raced Kratos".into()
+    }
+}
+
+#[tokio::test]
+async fn a_user_linked_while_the_run_examines_it_is_already_linked_and_keeps_its_link() {
+    let app = spawn_app().await;
+    let victim = user(&app, "raced@example.com", None).await;
+    let calm = user(&app, "calm@example.com", None).await;
+    let other = AuthId::new(Uuid::new_v4());
+    let raced = App::new(
+        app.app.users.clone(),
+        Arc::new(RacedKratos {
+            users: app.app.users.clone(),
+            victim,
+            other,
+        }),
+        app.app.audit_log.clone(),
+        app.app.settings.clone(),
+        Metrics::new(),
+    );
+    let options = BackfillOptions {
+        strategy: Strategy::Lookup,
+        ..BackfillOptions::default()
+    };
+    let store = crate::backfill_fake::store(&app);
+    let summary = identity_link::backfill::run(
+        &raced,
+        &store,
+        &options,
+        &identity_link::backfill::Progress::silent(),
+    )
+    .await
+    .expect("run");
+
+    let (status, auth_id, _) = audit_of(&app, &summary, victim).await;
+    assert_eq!(status, "already_linked");
+    assert_eq!(auth_id, Some(other.as_uuid()));
+    assert_eq!(link_of(&app, victim).await, Some(other.as_uuid()));
+    assert_eq!(audit_of(&app, &summary, calm).await.0, "linked");
+}

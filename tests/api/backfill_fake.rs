@@ -1,0 +1,229 @@
+//! What the backfill suites share: a Kratos admin API serving identities the way
+//! Kratos does (keyset pages, ONE comma-joined `Link` header with rel="first"
+//! and rel="next", `credentials_identifier` lookups), and a store for a test app.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use identity_link::backfill::{self, BackfillOptions, Progress, RunSummary};
+use identity_link_adapters::postgres::{self, PostgresSettings};
+use identity_link_adapters::postgres_backfill::PostgresBackfillStore;
+use identity_link_ports::{AuthId, Email, NewUser, Profile, UserId};
+use serde_json::Value;
+use uuid::Uuid;
+use wiremock::matchers::{method, path, query_param_is_missing};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::helpers::TestApp;
+
+/// Kratos's `GET /admin/identities`, over a fixed list of identities.
+#[derive(Clone)]
+pub struct Identities {
+    identities: Arc<Vec<Value>>,
+    delay: Duration,
+}
+
+impl Identities {
+    pub fn new(identities: Vec<Value>) -> Self {
+        Self {
+            identities: Arc::new(identities),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// Every answer waits this long first.
+    pub fn slow(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    fn page(&self, query: &HashMap<String, String>) -> ResponseTemplate {
+        let size: usize = match query.get("page_size").map(|s| s.parse()) {
+            None => 250,
+            Some(Ok(size @ 1..=500)) => size,
+            Some(_) => {
+                return ResponseTemplate::new(400).set_body_json(crate::helpers::kratos::error(
+                    400,
+                    "Bad Request",
+                    "page_size must be between 1 and 500",
+                ))
+            }
+        };
+        let offset =
+            match query.get("page_token") {
+                None => 0,
+                Some(token) => match token.strip_prefix("k-").and_then(|n| n.parse().ok()) {
+                    Some(offset) => offset,
+                    None => {
+                        return ResponseTemplate::new(400).set_body_json(
+                            crate::helpers::kratos::error(400, "Bad Request", "invalid page token"),
+                        )
+                    }
+                },
+            };
+        let end = (offset + size).min(self.identities.len());
+        let page: Vec<&Value> = self
+            .identities
+            .get(offset..end)
+            .unwrap_or_default()
+            .iter()
+            .collect();
+        let link = |token: usize, rel: &str| {
+            format!("</admin/identities?page_size={size}&page_token=k-{token}>; rel=\"{rel}\"")
+        };
+        let mut header = link(0, "first");
+        if end < self.identities.len() {
+            header.push(',');
+            header.push_str(&link(end, "next"));
+        }
+        ResponseTemplate::new(200)
+            .insert_header("link", header.as_str())
+            .set_body_json(page)
+    }
+
+    fn lookup(&self, identifier: &str) -> ResponseTemplate {
+        let found: Vec<&Value> = self
+            .identities
+            .iter()
+            .filter(|identity| {
+                identity["credentials"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|credentials| credentials.values())
+                    .flat_map(|c| c["identifiers"].as_array().cloned().unwrap_or_default())
+                    .any(|id| id.as_str() == Some(identifier))
+            })
+            .collect();
+        ResponseTemplate::new(200).set_body_json(found)
+    }
+
+    /// Serves pages, expecting `list_calls` list calls and `lookups` lookups.
+    pub async fn mount(
+        &self,
+        kratos: &MockServer,
+        list_calls: impl Into<wiremock::Times>,
+        lookups: impl Into<wiremock::Times>,
+    ) {
+        Mock::given(method("GET"))
+            .and(path("/admin/identities"))
+            .and(query_param_is_missing("credentials_identifier"))
+            .respond_with(self.clone())
+            .expect(list_calls)
+            .named("list identities")
+            .mount(kratos)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/admin/identities"))
+            .and(wiremock::matchers::query_param_contains(
+                "credentials_identifier",
+                "@",
+            ))
+            .respond_with(self.clone())
+            .expect(lookups)
+            .named("credentials_identifier lookups")
+            .mount(kratos)
+            .await;
+    }
+}
+
+impl Respond for Identities {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let query: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
+        let answer = match query.get("credentials_identifier") {
+            Some(identifier) => self.lookup(identifier),
+            None => self.page(&query),
+        };
+        answer.set_delay(self.delay)
+    }
+}
+
+/// An identity in Kratos's format with these traits/identifiers.
+pub fn identity(email: &str, verified: bool) -> (Uuid, Value) {
+    let id = Uuid::new_v4();
+    (id, crate::helpers::kratos::identity(id, email, verified))
+}
+
+/// A backfill store on the test app's database.
+pub fn store(app: &TestApp) -> PostgresBackfillStore {
+    let pool = postgres::pool(&PostgresSettings {
+        url: app.database_url.clone(),
+        pool_size: 8,
+        acquire_timeout: Duration::from_secs(5),
+    })
+    .expect("pool");
+    PostgresBackfillStore::new(pool, app.database_url.clone())
+}
+
+/// Adds an unlinked user (or a linked one with `auth_id`).
+pub async fn user(app: &TestApp, email: &str, auth_id: Option<Uuid>) -> UserId {
+    app.app
+        .users
+        .create_linked(NewUser {
+            id: UserId::generate(),
+            profile: Profile {
+                email: Email::new(email).expect("valid test email"),
+                first_name: None,
+                last_name: None,
+                avatar_url: None,
+            },
+            auth_id: auth_id.map(AuthId::new),
+        })
+        .await
+        .expect("create user")
+        .id
+}
+
+/// Runs a backfill in process.
+pub async fn run(app: &TestApp, options: &BackfillOptions) -> RunSummary {
+    backfill::run(&app.app, &store(app), options, &Progress::silent())
+        .await
+        .expect("backfill run")
+}
+
+/// The user's link now.
+pub async fn link_of(app: &TestApp, user: UserId) -> Option<Uuid> {
+    app.db()
+        .await
+        .query_one(
+            "SELECT auth_id FROM users WHERE id = $1",
+            &[&user.as_uuid()],
+        )
+        .await
+        .expect("user row")
+        .get(0)
+}
+
+/// The audit row of `user` in `run`: (status, auth_id, detail).
+pub async fn audit_of(
+    app: &TestApp,
+    run: &RunSummary,
+    user: UserId,
+) -> (String, Option<Uuid>, Option<String>) {
+    let row = app
+        .db()
+        .await
+        .query_one(
+            "SELECT resolution_status, auth_id, detail FROM user_authid_backfill_audit
+              WHERE run_id = $1 AND user_id = $2",
+            &[&run.run.as_uuid(), &user.as_uuid()],
+        )
+        .await
+        .expect("one audit row for the user in the run");
+    (row.get(0), row.get(1), row.get(2))
+}
+
+/// `SELECT resolution_status, COUNT(*) … GROUP BY resolution_status`, verbatim.
+pub async fn operators_query(app: &TestApp) -> HashMap<String, i64> {
+    app.db()
+        .await
+        .query(
+            "SELECT resolution_status, COUNT(*) FROM user_authid_backfill_audit GROUP BY resolution_status;",
+            &[],
+        )
+        .await
+        .expect("the operators' query")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect()
+}
