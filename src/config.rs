@@ -137,6 +137,30 @@ pub struct Settings {
     pub policy: LinkPolicy,
 }
 
+impl Default for Settings {
+    /// The embedded defaults: what `serve` runs with when nothing is configured
+    /// (in-memory store, bundled demo identities, CONTRACT §2 defaults).
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            database_pool_size: 16,
+            migrate: true,
+            identities: IdentitySource::Demo,
+            kratos_public_url: None,
+            kratos_timeout: Duration::from_millis(2000),
+            kratos_retries: 2,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            internal_listen: None,
+            admin_token: None,
+            admin_identities: Vec::new(),
+            webhook_secret: None,
+            write_back_external_id: false,
+            log_format: None,
+            policy: LinkPolicy::default(),
+        }
+    }
+}
+
 fn http_url(flag: &str, raw: &str) -> anyhow::Result<Url> {
     let url = Url::parse(raw.trim())
         .map_err(|error| anyhow::anyhow!("--{flag}: `{raw}` is not a URL: {error}"))?;

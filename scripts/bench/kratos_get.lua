@@ -1,11 +1,6 @@
--- wrk: GET a random identity from the Kratos stand-in (its own latency baseline).
-local function uuid()
-  local template = "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx"
-  return (string.gsub(template, "[xy]", function(c)
-    local v = (c == "x") and math.random(0, 15) or math.random(8, 11)
-    return string.format("%x", v)
-  end))
-end
+-- wrk: GET a random identity from the fake Kratos (its own latency baseline).
+local last = tonumber(os.getenv("BENCH_IDENTITIES") or "10000000") - 1
 request = function()
-  return wrk.format("GET", "/admin/identities/" .. uuid())
+  local id = string.format("1d000000-0000-4000-8000-%012x", math.random(0, last))
+  return wrk.format("GET", "/admin/identities/" .. id)
 end

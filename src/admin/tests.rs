@@ -8,8 +8,7 @@ use identity_link_ports::{
 };
 
 use super::*;
-use crate::config::{IdentitySource, Settings};
-use crate::link::LinkPolicy;
+use crate::config::Settings;
 use crate::metrics::Metrics;
 
 struct Fixture {
@@ -21,21 +20,10 @@ struct Fixture {
 
 fn settings() -> Settings {
     Settings {
-        database_url: None,
         database_pool_size: 1,
-        migrate: false,
-        identities: IdentitySource::Demo,
-        kratos_public_url: None,
         kratos_timeout: Duration::from_millis(100),
         kratos_retries: 0,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        internal_listen: None,
-        admin_token: None,
-        admin_identities: Vec::new(),
-        webhook_secret: None,
-        write_back_external_id: false,
-        log_format: None,
-        policy: LinkPolicy::default(),
+        ..Settings::default()
     }
 }
 

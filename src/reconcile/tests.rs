@@ -11,26 +11,13 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::*;
-use crate::config::{IdentitySource, Settings};
-use crate::link::LinkPolicy;
+use crate::config::Settings;
 
 fn settings() -> Settings {
     Settings {
-        database_url: None,
-        database_pool_size: 1,
-        migrate: false,
-        identities: IdentitySource::Demo,
-        kratos_public_url: None,
         kratos_timeout: Duration::from_secs(1),
         kratos_retries: 0,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        internal_listen: None,
-        admin_token: None,
-        admin_identities: Vec::new(),
-        webhook_secret: None,
-        write_back_external_id: false,
-        log_format: None,
-        policy: LinkPolicy::default(),
+        ..Settings::default()
     }
 }
 

@@ -71,25 +71,20 @@ impl Default for Options {
 
 /// Settings for a test app against `database_url` and `kratos`.
 pub fn settings(options: &Options, database_url: &str, kratos: &MockServer) -> Settings {
+    let kratos_url = url::Url::parse(&kratos.uri()).expect("wiremock URI");
     let mut settings = Settings {
         database_url: Some(database_url.to_owned()),
         database_pool_size: 8,
-        migrate: true,
         identities: IdentitySource::Kratos {
-            admin_url: url::Url::parse(&kratos.uri()).expect("wiremock URI"),
+            admin_url: kratos_url.clone(),
             token: None,
         },
-        kratos_public_url: Some(url::Url::parse(&kratos.uri()).expect("wiremock URI")),
+        kratos_public_url: Some(kratos_url),
         kratos_timeout: options.kratos_timeout,
         kratos_retries: options.kratos_retries,
         listen: "127.0.0.1:0".parse().expect("address"),
-        internal_listen: None,
-        admin_token: None,
-        admin_identities: Vec::new(),
-        webhook_secret: None,
-        write_back_external_id: false,
-        log_format: None,
         policy: options.policy.clone(),
+        ..Settings::default()
     };
     (options.tweak)(&mut settings);
     settings
