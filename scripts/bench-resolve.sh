@@ -47,15 +47,22 @@ SERVER_PID=$!
 trap 'kill $SERVER_PID $KRATOS_PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do curl -fs http://127.0.0.1:$PORT/health/ready >/dev/null && break; sleep 0.2; done
 
+# Each phase starts from the same state: earlier phases' autovacuum and
+# checkpoint work is done before it, not during it.
+settle() { psql "$PGURL/$DB" -qc "VACUUM ANALYZE" -c "CHECKPOINT"; }
+
 echo "== machine: $(nproc) cores, $(uname -r); Postgres $(psql "$PGURL/$DB" -qAtc 'SHOW server_version')"
+settle
 echo "== 1. pgbench: select by auth_id + audit insert, $CONNECTIONS clients, $DURATION"
 pgbench -n -M prepared -c "$CONNECTIONS" -j 2 -T "${DURATION%s}" -D users="$USERS" \
   -f scripts/bench/pgbench_resolve.sql "$PGURL/$DB" 2>&1 | grep -E 'latency average|tps ='
 
+settle
 echo "== 2. identity-link resolve (already linked), $CONNECTIONS connections, $DURATION"
 wrk -t2 -c "$CONNECTIONS" -d "$DURATION" --latency -s scripts/bench/resolve_linked.lua \
   http://127.0.0.1:$PORT/rest/internal/identity/resolve | grep -E 'Requests/sec|Non-2xx|  50%|  99%|Latency '
 
+settle
 echo "== 3a. the fake Kratos alone (GET /admin/identities/{id}), 8 connections, 10s"
 wrk -t2 -c 8 -d 10s --latency -s scripts/bench/kratos_get.lua http://127.0.0.1:$KRATOS_PORT \
   | grep -E 'Requests/sec|  50%|  99%'
