@@ -11,24 +11,8 @@ use uuid::Uuid;
 use wiremock::MockServer;
 
 use crate::backfill_fake::{identity, Identities};
+use crate::helpers::binary::{command, output, stderr};
 use crate::helpers::TestDb;
-
-const BIN: &str = env!("CARGO_BIN_EXE_identity-link");
-
-fn command(args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command.args(args);
-    for var in [
-        "DATABASE_URL",
-        "KRATOS_ADMIN_URL",
-        "KRATOS_FIXTURE_PATH",
-        "RUST_LOG",
-    ] {
-        command.env_remove(var);
-    }
-    command.env("LOG_FORMAT", "json").kill_on_drop(true);
-    command
-}
 
 fn backfill(db: &TestDb, kratos: &str, args: &[&str]) -> Command {
     let mut all = vec![
@@ -40,14 +24,6 @@ fn backfill(db: &TestDb, kratos: &str, args: &[&str]) -> Command {
     ];
     all.extend_from_slice(args);
     command(&all)
-}
-
-async fn output(mut command: Command) -> Output {
-    command.output().await.expect("run the binary")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 fn json(output: &Output) -> Value {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use identity_link::backfill::{self, BackfillOptions, Progress, RunSummary};
 use identity_link_adapters::postgres::{self, PostgresSettings};
 use identity_link_adapters::postgres_backfill::PostgresBackfillStore;
-use identity_link_ports::{AuthId, Email, NewUser, Profile, UserId};
+use identity_link_ports::UserId;
 use serde_json::Value;
 use uuid::Uuid;
 use wiremock::matchers::{method, path, query_param_is_missing};
@@ -157,21 +157,7 @@ pub fn store(app: &TestApp) -> PostgresBackfillStore {
 
 /// Adds an unlinked user (or a linked one with `auth_id`).
 pub async fn user(app: &TestApp, email: &str, auth_id: Option<Uuid>) -> UserId {
-    app.app
-        .users
-        .create_linked(NewUser {
-            id: UserId::generate(),
-            profile: Profile {
-                email: Email::new(email).expect("valid test email"),
-                first_name: None,
-                last_name: None,
-                avatar_url: None,
-            },
-            auth_id: auth_id.map(AuthId::new),
-        })
-        .await
-        .expect("create user")
-        .id
+    crate::helpers::seed_user(app, email, auth_id).await.id
 }
 
 /// Runs a backfill in process.
@@ -182,17 +168,7 @@ pub async fn run(app: &TestApp, options: &BackfillOptions) -> RunSummary {
 }
 
 /// The user's link now.
-pub async fn link_of(app: &TestApp, user: UserId) -> Option<Uuid> {
-    app.db()
-        .await
-        .query_one(
-            "SELECT auth_id FROM users WHERE id = $1",
-            &[&user.as_uuid()],
-        )
-        .await
-        .expect("user row")
-        .get(0)
-}
+pub use crate::helpers::stored_link as link_of;
 
 /// The audit row of `user` in `run`: (status, auth_id, detail).
 pub async fn audit_of(

@@ -1,40 +1,10 @@
 //! The binary as operators run it: exit codes, migrate, import and export.
 
-use std::process::Output;
-
 use tokio::process::Command;
 
+use crate::helpers::binary::{command, run, stderr, stdout};
+
 use crate::helpers::TestDb;
-
-const BIN: &str = env!("CARGO_BIN_EXE_identity-link");
-
-fn command(args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command.args(args);
-    for var in [
-        "DATABASE_URL",
-        "KRATOS_ADMIN_URL",
-        "KRATOS_FIXTURE_PATH",
-        "LISTEN_ADDR",
-        "RUST_LOG",
-    ] {
-        command.env_remove(var);
-    }
-    command.env("LOG_FORMAT", "json");
-    command
-}
-
-async fn run(args: &[&str]) -> Output {
-    command(args).output().await.expect("run the binary")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 #[tokio::test]
 async fn invalid_configuration_exits_2_with_a_clear_message() {

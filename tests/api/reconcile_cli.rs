@@ -4,33 +4,21 @@
 use std::process::Output;
 
 use serde_json::{json, Value};
-use tokio::process::Command;
 use uuid::Uuid;
 
 use crate::helpers::kratos::{self, serve_identity_pages};
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{binary, spawn_app, TestApp};
 use crate::reconcile::{person, user};
 
-const BIN: &str = env!("CARGO_BIN_EXE_identity-link");
-
 async fn run(app: Option<&TestApp>, args: &[&str]) -> Output {
-    let mut command = Command::new(BIN);
-    for var in [
-        "DATABASE_URL",
-        "KRATOS_ADMIN_URL",
-        "KRATOS_FIXTURE_PATH",
-        "RECONCILE_METRICS_FILE",
-        "RUST_LOG",
-    ] {
-        command.env_remove(var);
-    }
-    command.env("LOG_FORMAT", "json").env("KRATOS_RETRIES", "0");
+    let mut command = binary::command(args);
+    command.env("KRATOS_RETRIES", "0");
     if let Some(app) = app {
         command
             .env("DATABASE_URL", &app.database_url)
             .env("KRATOS_ADMIN_URL", app.kratos.uri());
     }
-    command.args(args).output().await.expect("run the binary")
+    binary::output(command).await
 }
 
 fn text(bytes: &[u8]) -> String {

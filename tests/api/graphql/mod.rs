@@ -6,7 +6,7 @@ mod mutations;
 mod queries;
 mod schema;
 
-use identity_link_ports::{AuthId, Email, NewUser, Profile, User, UserId};
+use identity_link_ports::AuthId;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -14,6 +14,7 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::{json_body, spawn_app_with, Options, TestApp};
+pub use crate::helpers::{seed_user, stored_link};
 
 pub const ADMIN_TOKEN: &str = "admin-token-for-tests-0123456789";
 pub const ADMIN_IDENTITY: Uuid = Uuid::from_u128(0x0a0a_0a0a_0a0a_4a0a_8a0a_0a0a_0a0a_0a0a);
@@ -91,35 +92,4 @@ pub async fn serve_session(app: &TestApp, secret: &str, identity: Uuid) {
             .mount(&app.kratos)
             .await;
     }
-}
-
-/// A user stored directly, linked when `auth_id` is given.
-pub async fn seed_user(app: &TestApp, email: &str, auth_id: Option<Uuid>) -> User {
-    app.app
-        .users
-        .create_linked(NewUser {
-            id: UserId::generate(),
-            profile: Profile {
-                email: Email::new(email).expect("email"),
-                first_name: Some("Grace".into()),
-                last_name: Some("Hopper".into()),
-                avatar_url: None,
-            },
-            auth_id: auth_id.map(AuthId::new),
-        })
-        .await
-        .expect("seed a user")
-}
-
-/// The stored link of a user, read straight from Postgres.
-pub async fn stored_link(app: &TestApp, user: UserId) -> Option<Uuid> {
-    app.db()
-        .await
-        .query_one(
-            "SELECT auth_id FROM users WHERE id = $1",
-            &[&user.as_uuid()],
-        )
-        .await
-        .expect("the user row")
-        .get(0)
 }

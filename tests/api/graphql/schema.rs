@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use tokio::process::Command;
-
 #[test]
 fn the_committed_graphql_schema_matches_the_code() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("openapi/schema.graphql");
@@ -23,17 +21,10 @@ fn the_committed_graphql_schema_matches_the_code() {
 
 #[tokio::test]
 async fn graphql_schema_prints_the_sdl_and_exits_0() {
-    let output = Command::new(env!("CARGO_BIN_EXE_identity-link"))
-        .arg("graphql-schema")
-        .env_remove("DATABASE_URL")
-        .env_remove("KRATOS_ADMIN_URL")
-        .env_remove("KRATOS_FIXTURE_PATH")
-        .output()
-        .await
-        .expect("run the binary");
+    let output = crate::helpers::binary::run(&["graphql-schema"]).await;
     assert!(output.status.success());
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
+        crate::helpers::binary::stdout(&output),
         identity_link::graphql::sdl()
     );
 }

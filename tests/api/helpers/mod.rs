@@ -3,6 +3,7 @@
 //! database of its own and a wiremock Kratos, and returns a `TestApp` with
 //! request helpers.
 
+pub mod binary;
 pub mod db;
 pub mod kratos;
 pub mod proxy;
@@ -16,6 +17,7 @@ use identity_link::link::LinkPolicy;
 use identity_link::metrics::Metrics;
 use identity_link::rest::Exposure;
 use identity_link::{serve, wiring};
+use identity_link_ports::{AuthId, Email, NewUser, Profile, User, UserId};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -210,4 +212,35 @@ impl Drop for TestApp {
 pub async fn json_body(response: reqwest::Response) -> Value {
     let text = response.text().await.expect("body");
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// A user stored directly, linked when `auth_id` is given.
+pub async fn seed_user(app: &TestApp, email: &str, auth_id: Option<Uuid>) -> User {
+    app.app
+        .users
+        .create_linked(NewUser {
+            id: UserId::generate(),
+            profile: Profile {
+                email: Email::new(email).expect("email"),
+                first_name: Some("Grace".into()),
+                last_name: Some("Hopper".into()),
+                avatar_url: None,
+            },
+            auth_id: auth_id.map(AuthId::new),
+        })
+        .await
+        .expect("seed a user")
+}
+
+/// The stored link of a user, read straight from Postgres.
+pub async fn stored_link(app: &TestApp, user: UserId) -> Option<Uuid> {
+    app.db()
+        .await
+        .query_one(
+            "SELECT auth_id FROM users WHERE id = $1",
+            &[&user.as_uuid()],
+        )
+        .await
+        .expect("the user row")
+        .get(0)
 }
