@@ -200,7 +200,11 @@ fn start_cluster(bin: &Path) -> String {
     let mut command = vec![stop.get_program().to_string_lossy().to_string()];
     command.extend(stop.get_args().map(|arg| arg.to_string_lossy().to_string()));
     on_exit(command);
-    on_exit(vec!["rm".into(), "-rf".into(), dir.to_string_lossy().to_string()]);
+    on_exit(vec![
+        "rm".into(),
+        "-rf".into(),
+        dir.to_string_lossy().to_string(),
+    ]);
     format!("postgres://postgres@127.0.0.1:{port}/postgres")
 }
 
