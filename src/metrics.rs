@@ -13,6 +13,7 @@ pub struct Metrics {
     pub kratos_calls: IntCounterVec,
     pub backfill_users: IntCounterVec,
     pub webhook_calls: IntCounterVec,
+    pub write_backs: IntCounterVec,
     pub reconcile_findings: IntGaugeVec,
     pub audit_dropped: IntCounter,
     pub audit_failed: IntCounter,
@@ -51,6 +52,11 @@ impl Metrics {
             "webhook_calls_total",
             "Kratos webhook calls by kind and outcome.",
             &["kind", "outcome"],
+        );
+        let write_backs = counter(
+            "writeback_attempts_total",
+            "Kratos external_id write-back attempts by outcome (written, skipped or the error code).",
+            &["outcome"],
         );
         let resolve_seconds = HistogramVec::new(
             HistogramOpts::new(
@@ -100,6 +106,7 @@ impl Metrics {
             kratos_calls,
             backfill_users,
             webhook_calls,
+            write_backs,
             reconcile_findings,
             audit_dropped,
             audit_failed,

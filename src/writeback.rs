@@ -81,7 +81,15 @@ pub async fn process_due(app: &App, limit: u32) -> Result<usize, StoreError> {
     Ok(count)
 }
 
+/// Audits an attempt's outcome and counts it.
 fn audit(app: &App, item: &WriteBack, action: &str, outcome: AuditOutcome, detail: Value) {
+    let label = match (action, &outcome) {
+        ("external_id_written", _) => "written",
+        ("external_id_write_skipped", _) => "skipped",
+        (_, AuditOutcome::Failed(code)) => code.as_str(),
+        (other, AuditOutcome::Ok) => other,
+    };
+    app.metrics.write_backs.with_label_values(&[label]).inc();
     let context = CallContext {
         correlation_id: item.correlation_id,
         source: item.source,

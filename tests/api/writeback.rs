@@ -113,6 +113,11 @@ async fn a_link_made_by_resolve_is_written_back_as_the_identitys_external_id() {
         correlations.iter().all(|c| c.to_string() == correlation),
         "the write-back is audited under the resolve call's correlation id"
     );
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("identity_link_writeback_attempts_total{outcome=\"written\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -192,6 +197,11 @@ async fn a_kratos_409_is_audited_and_retried_later_without_failing_the_link() {
         ("external_id_write", "external_id_taken")
     );
     assert_eq!(audit[0].2["retryInSeconds"], 10);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("identity_link_writeback_attempts_total{outcome=\"external_id_taken\"} 1"),
+        "{metrics}"
+    );
     assert_eq!(
         app.count("SELECT count(*) FROM users WHERE auth_id IS NOT NULL")
             .await,
