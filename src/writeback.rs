@@ -86,6 +86,7 @@ fn audit(app: &App, item: &WriteBack, action: &str, outcome: AuditOutcome, detai
     let label = match (action, &outcome) {
         ("external_id_written", _) => "written",
         ("external_id_write_skipped", _) => "skipped",
+        ("external_id_cleared", _) => "cleared",
         (_, AuditOutcome::Failed(code)) => code.as_str(),
         (other, AuditOutcome::Ok) => other,
     };
@@ -107,25 +108,19 @@ fn audit(app: &App, item: &WriteBack, action: &str, outcome: AuditOutcome, detai
 async fn attempt(app: &App, item: &WriteBack) {
     // The link may have changed since it was queued: write only what holds.
     let settled = match app.users.find_by_auth_id(item.auth_id).await {
-        Ok(Some(user)) if user.id == item.user_id => {
-            match app
-                .identities
-                .set_external_id(item.auth_id, item.user_id)
-                .await
-            {
-                Ok(()) => {
-                    audit(
-                        app,
-                        item,
-                        "external_id_written",
-                        AuditOutcome::Ok,
-                        json!({ "attempt": item.attempts }),
-                    );
-                    app.write_backs.complete(item).await
-                }
-                Err(error) => failed(app, item, &error).await,
+        Ok(Some(user)) if user.id == item.user_id => match write(app, item).await {
+            Ok(()) => {
+                audit(
+                    app,
+                    item,
+                    "external_id_written",
+                    AuditOutcome::Ok,
+                    json!({ "attempt": item.attempts }),
+                );
+                app.write_backs.complete(item).await
             }
-        }
+            Err(error) => failed(app, item, &error).await,
+        },
         Ok(_) => {
             audit(
                 app,
@@ -150,6 +145,39 @@ async fn attempt(app: &App, item: &WriteBack) {
         // The lease runs out and the write-back is attempted again; the
         // patch is idempotent.
         tracing::warn!(%error, auth_id = %item.auth_id, "cannot settle a write-back");
+    }
+}
+
+/// Sets the identity's `external_id`. When Kratos refuses because another
+/// identity holds the user id — the identity this user was linked to before a
+/// relink — that stale holder is cleared first: the user is linked to
+/// `item.auth_id` now (checked by the caller), and links are one-to-one, so
+/// the holder no longer stands for this user.
+async fn write(app: &App, item: &WriteBack) -> Result<(), IdentityError> {
+    let user = item.user_id.to_string();
+    match app
+        .identities
+        .set_external_id(item.auth_id, item.user_id)
+        .await
+    {
+        Err(IdentityError::Conflict(reason)) => {
+            let holder = app.identities.find_by_external_id(&user).await?;
+            let Some(holder) = holder.filter(|holder| holder.id != item.auth_id) else {
+                return Err(IdentityError::Conflict(reason));
+            };
+            app.identities.clear_external_id(holder.id).await?;
+            audit(
+                app,
+                item,
+                "external_id_cleared",
+                AuditOutcome::Ok,
+                json!({ "attempt": item.attempts, "clearedFrom": holder.id }),
+            );
+            app.identities
+                .set_external_id(item.auth_id, item.user_id)
+                .await
+        }
+        other => other,
     }
 }
 

@@ -194,6 +194,25 @@ impl IdentityProvider for FixtureIdentities {
         Ok(())
     }
 
+    async fn find_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<KratosIdentity>, IdentityError> {
+        Ok(self
+            .read()
+            .ordered
+            .iter()
+            .find(|identity| identity.external_id.as_deref() == Some(external_id))
+            .cloned())
+    }
+
+    async fn clear_external_id(&self, id: AuthId) -> Result<(), IdentityError> {
+        let mut identities = self.write();
+        let position = *identities.index.get(&id).ok_or(IdentityError::NotFound)?;
+        identities.ordered[position].external_id = None;
+        Ok(())
+    }
+
     async fn ping(&self) -> Result<(), IdentityError> {
         Ok(())
     }

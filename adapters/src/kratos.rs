@@ -267,6 +267,40 @@ impl IdentityProvider for KratosAdmin {
         Ok(())
     }
 
+    async fn find_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<KratosIdentity>, IdentityError> {
+        let mut url = self.url("/admin/identities/by/external/");
+        url.path_segments_mut()
+            .map_err(|()| IdentityError::Malformed("the admin URL cannot have a path".into()))?
+            .pop_if_empty()
+            .push(external_id);
+        match self
+            .send("get_identity_by_external_id", || {
+                self.request(Method::GET, url.clone())
+            })
+            .await
+        {
+            Ok(response) => {
+                let dto: IdentityDto = Self::json("get_identity_by_external_id", response).await?;
+                dto.into_domain().map(Some)
+            }
+            Err(IdentityError::NotFound) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn clear_external_id(&self, id: AuthId) -> Result<(), IdentityError> {
+        let url = self.url(&format!("/admin/identities/{id}"));
+        let patch = serde_json::json!([{"op": "remove", "path": "/external_id"}]);
+        self.send("patch_identity", || {
+            self.request(Method::PATCH, url.clone()).json(&patch)
+        })
+        .await?;
+        Ok(())
+    }
+
     async fn ping(&self) -> Result<(), IdentityError> {
         let url = self.url("/health/alive");
         self.attempt("health", &|| self.request(Method::GET, url.clone()))

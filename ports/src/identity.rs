@@ -184,6 +184,21 @@ pub trait IdentityProvider: Send + Sync + 'static {
     /// `Conflict` when another identity holds that external id, `NotFound`, `Unavailable`.
     async fn set_external_id(&self, id: AuthId, user: UserId) -> Result<(), IdentityError>;
 
+    /// The identity whose `external_id` is `external_id`, if any.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Malformed` as for [`IdentityProvider::get_identity`].
+    async fn find_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<KratosIdentity>, IdentityError>;
+
+    /// Removes the identity's `external_id` (a link that moved elsewhere).
+    ///
+    /// # Errors
+    /// `NotFound`, `Unavailable`, `Rejected`.
+    async fn clear_external_id(&self, id: AuthId) -> Result<(), IdentityError>;
+
     /// Checks that the provider answers.
     ///
     /// # Errors

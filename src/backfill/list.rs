@@ -159,6 +159,15 @@ mod tests {
             ) -> Result<(), IdentityError> {
                 Ok(())
             }
+            async fn find_by_external_id(
+                &self,
+                _: &str,
+            ) -> Result<Option<KratosIdentity>, IdentityError> {
+                Ok(None)
+            }
+            async fn clear_external_id(&self, _: AuthId) -> Result<(), IdentityError> {
+                Ok(())
+            }
             async fn ping(&self) -> Result<(), IdentityError> {
                 Ok(())
             }

@@ -9,7 +9,7 @@ use identity_link::config::Settings;
 use identity_link_ports::{AuditSource, AuthId, UserId};
 use serde_json::{json, Value};
 use uuid::Uuid;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::kratos::{error, identity, serve_identity};
@@ -146,6 +146,88 @@ async fn a_link_made_by_the_webhook_is_written_back_too() {
         patch_bodies(&app).await,
         [json!([{"op": "add", "path": "/external_id", "value": user}])]
     );
+}
+
+#[tokio::test]
+async fn an_external_id_still_held_by_the_previously_linked_identity_is_moved() {
+    let app = spawn_writing_back().await;
+    let id = Uuid::new_v4();
+    let previous = Uuid::new_v4();
+    serve_identity(&app.kratos, &identity(id, "moved@example.com", true), 1).await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("/admin/identities/{id}")))
+        .respond_with(ResponseTemplate::new(409).set_body_json(error(
+            409,
+            "Conflict",
+            "external_id is already in use",
+        )))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&app.kratos)
+        .await;
+    answer_patches(&app, id, 200, identity(id, "moved@example.com", true)).await;
+    answer_patches(
+        &app,
+        previous,
+        200,
+        identity(previous, "old@example.com", true),
+    )
+    .await;
+
+    // Kratos finds the identity the user id still stands on.
+    Mock::given(method("GET"))
+        .and(path_regex("^/admin/identities/by/external/[0-9a-f-]{36}$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(identity(
+            previous,
+            "old@example.com",
+            true,
+        )))
+        .mount(&app.kratos)
+        .await;
+
+    let response = app.resolve(id).await;
+    let user = json_body(response).await["userId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually(
+        &app,
+        "SELECT count(*) FROM identity_audit WHERE action = 'external_id_written'",
+    )
+    .await;
+
+    let patches: Vec<(String, Value)> = app
+        .kratos
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|request| request.method.as_str() == "PATCH")
+        .map(|request| {
+            (
+                request.url.path().to_owned(),
+                serde_json::from_slice(&request.body).expect("a JSON patch"),
+            )
+        })
+        .collect();
+    let add = json!([{"op": "add", "path": "/external_id", "value": user}]);
+    assert_eq!(
+        patches,
+        [
+            (format!("/admin/identities/{id}"), add.clone()),
+            (
+                format!("/admin/identities/{previous}"),
+                json!([{"op": "remove", "path": "/external_id"}])
+            ),
+            (format!("/admin/identities/{id}"), add),
+        ]
+    );
+    let actions: Vec<String> = write_back_audit(&app)
+        .await
+        .into_iter()
+        .map(|(action, _, _)| action)
+        .collect();
+    assert_eq!(actions, ["external_id_cleared", "external_id_written"]);
 }
 
 #[tokio::test]

@@ -237,3 +237,34 @@ async fn the_external_id_is_set_with_a_json_patch_and_409_is_a_conflict() {
         "{second:?}"
     );
 }
+
+#[tokio::test]
+async fn identities_are_found_by_external_id_and_it_can_be_removed() {
+    let server = MockServer::start().await;
+    let id = Uuid::new_v4();
+    let user = UserId::generate();
+    Mock::given(method("GET"))
+        .and(path(format!("/admin/identities/by/external/{user}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(identity(id, "a@example.com")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/admin/identities/by/external/nobody"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(kratos_error(404, "not found")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("/admin/identities/{id}")))
+        .and(body_json(json!([{"op": "remove", "path": "/external_id"}])))
+        .respond_with(ResponseTemplate::new(200).set_body_json(identity(id, "a@example.com")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let kratos = KratosAdmin::new(settings(&server, None)).unwrap();
+    let found = kratos.find_by_external_id(&user.to_string()).await.unwrap();
+    assert_eq!(found.map(|identity| identity.id), Some(AuthId::new(id)));
+    assert_eq!(kratos.find_by_external_id("nobody").await.unwrap(), None);
+    kratos.clear_external_id(AuthId::new(id)).await.unwrap();
+}
