@@ -3,7 +3,6 @@
 //! reverts.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -13,27 +12,14 @@ use uuid::Uuid;
 use crate::types::{AuthId, UserId};
 use crate::users::StoreError;
 
-/// The id of one backfill run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RunId(Uuid);
+crate::types::uuid_id!(
+    /// The id of one backfill run.
+    RunId
+);
 
 impl RunId {
-    pub fn new(id: Uuid) -> Self {
-        Self(id)
-    }
-
     pub fn generate() -> Self {
         Self(Uuid::new_v4())
-    }
-
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl fmt::Display for RunId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
     }
 }
 

@@ -1,58 +1,59 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// A Kratos identity id: the value stored in `users.auth_id`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct AuthId(Uuid);
+/// Declares a UUID-backed id type: `new`, `as_uuid`, `Display`, serde as the bare UUID.
+macro_rules! uuid_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
+            serde::Serialize, serde::Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(uuid::Uuid);
+
+        impl $name {
+            pub fn new(id: uuid::Uuid) -> Self {
+                Self(id)
+            }
+
+            pub fn as_uuid(&self) -> uuid::Uuid {
+                self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+pub(crate) use uuid_id;
+
+uuid_id!(
+    /// A Kratos identity id: the value stored in `users.auth_id`.
+    AuthId
+);
 
 impl AuthId {
-    pub fn new(id: Uuid) -> Self {
-        Self(id)
-    }
-
     /// Kratos sends the nil UUID for an identity it has not saved yet
     /// (registration hooks that run before persisting).
     pub fn is_unsaved(&self) -> bool {
         self.0.is_nil()
     }
-
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
 }
 
-impl fmt::Display for AuthId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// The application's user id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct UserId(Uuid);
+uuid_id!(
+    /// The application's user id.
+    UserId
+);
 
 impl UserId {
-    pub fn new(id: Uuid) -> Self {
-        Self(id)
-    }
-
     pub fn generate() -> Self {
         Self(Uuid::new_v4())
-    }
-
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
     }
 }
 

@@ -8,27 +8,32 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::kratos::{error, identity, serve_identity, serve_not_found};
-use crate::helpers::{json_body, spawn_app};
+use crate::helpers::{json_body, spawn_app, TestApp};
 
-fn identity_path(id: Uuid) -> String {
-    format!("/admin/identities/{id}")
+/// Answers `GET /admin/identities/{id}` with `answer`, expecting exactly `times`
+/// calls; with `limit`, only the first `times` calls (later ones fall through).
+async fn answer_get(app: &TestApp, id: Uuid, answer: ResponseTemplate, times: u64, limit: bool) {
+    let mock = Mock::given(method("GET"))
+        .and(path(format!("/admin/identities/{id}")))
+        .respond_with(answer)
+        .expect(times);
+    let mock = if limit {
+        mock.up_to_n_times(times)
+    } else {
+        mock
+    };
+    mock.mount(&app.kratos).await;
+}
+
+fn kratos_down() -> ResponseTemplate {
+    ResponseTemplate::new(503).set_body_json(error(503, "Service Unavailable", "down"))
 }
 
 #[tokio::test]
 async fn kratos_failing_twice_then_answering_is_a_success() {
     let app = spawn_app().await;
     let id = Uuid::new_v4();
-    Mock::given(method("GET"))
-        .and(path(identity_path(id)))
-        .respond_with(ResponseTemplate::new(503).set_body_json(error(
-            503,
-            "Service Unavailable",
-            "down",
-        )))
-        .up_to_n_times(2)
-        .expect(2)
-        .mount(&app.kratos)
-        .await;
+    answer_get(&app, id, kratos_down(), 2, true).await;
     serve_identity(&app.kratos, &identity(id, "flaky@example.com", true), 1).await;
 
     let response = app.resolve(id).await;
@@ -40,16 +45,7 @@ async fn kratos_failing_twice_then_answering_is_a_success() {
 async fn kratos_always_failing_is_kratos_unavailable_after_the_retries_and_creates_nothing() {
     let app = spawn_app().await;
     let id = Uuid::new_v4();
-    Mock::given(method("GET"))
-        .and(path(identity_path(id)))
-        .respond_with(ResponseTemplate::new(503).set_body_json(error(
-            503,
-            "Service Unavailable",
-            "down",
-        )))
-        .expect(3)
-        .mount(&app.kratos)
-        .await;
+    answer_get(&app, id, kratos_down(), 3, false).await;
 
     let response = app.resolve(id).await;
     assert_eq!(response.status(), 503);
@@ -63,16 +59,10 @@ async fn kratos_always_failing_is_kratos_unavailable_after_the_retries_and_creat
 async fn a_hanging_kratos_times_out_within_the_retry_budget() {
     let app = spawn_app().await;
     let id = Uuid::new_v4();
-    Mock::given(method("GET"))
-        .and(path(identity_path(id)))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(identity(id, "slow@example.com", true))
-                .set_delay(Duration::from_secs(10)),
-        )
-        .expect(3)
-        .mount(&app.kratos)
-        .await;
+    let slow = ResponseTemplate::new(200)
+        .set_body_json(identity(id, "slow@example.com", true))
+        .set_delay(Duration::from_secs(10));
+    answer_get(&app, id, slow, 3, false).await;
 
     let started = Instant::now();
     let response = app.resolve(id).await;
@@ -99,16 +89,9 @@ async fn a_kratos_404_is_identity_not_found_and_not_retried() {
 async fn other_kratos_4xx_are_not_retried_and_not_blamed_on_the_caller() {
     let app = spawn_app().await;
     let id = Uuid::new_v4();
-    Mock::given(method("GET"))
-        .and(path(identity_path(id)))
-        .respond_with(ResponseTemplate::new(401).set_body_json(error(
-            401,
-            "Unauthorized",
-            "bad API key",
-        )))
-        .expect(1)
-        .mount(&app.kratos)
-        .await;
+    let refused =
+        ResponseTemplate::new(401).set_body_json(error(401, "Unauthorized", "bad API key"));
+    answer_get(&app, id, refused, 1, false).await;
     let response = app.resolve(id).await;
     assert_eq!(response.status(), 503);
     assert_eq!(json_body(response).await["error"], "kratos_unavailable");
@@ -118,12 +101,8 @@ async fn other_kratos_4xx_are_not_retried_and_not_blamed_on_the_caller() {
 async fn a_malformed_kratos_body_is_reported_and_creates_nothing() {
     let app = spawn_app().await;
     let id = Uuid::new_v4();
-    Mock::given(method("GET"))
-        .and(path(identity_path(id)))
-        .respond_with(ResponseTemplate::new(200).set_body_string("<html>proxy error</html>"))
-        .expect(1)
-        .mount(&app.kratos)
-        .await;
+    let garbage = ResponseTemplate::new(200).set_body_string("<html>proxy error</html>");
+    answer_get(&app, id, garbage, 1, false).await;
     let response = app.resolve(id).await;
     assert_eq!(response.status(), 503);
     let body = json_body(response).await;

@@ -36,6 +36,21 @@ async fn answer_patches(app: &TestApp, id: Uuid, status: u16, body: Value) {
         .await;
 }
 
+/// Kratos refuses the first patch of `id`: another identity holds the external id.
+async fn refuse_first_patch(app: &TestApp, id: Uuid) {
+    Mock::given(method("PATCH"))
+        .and(path(format!("/admin/identities/{id}")))
+        .respond_with(ResponseTemplate::new(409).set_body_json(error(
+            409,
+            "Conflict",
+            "external_id is already in use",
+        )))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&app.kratos)
+        .await;
+}
+
 /// Waits (10 s at most) until `sql` counts at least one row.
 async fn eventually(app: &TestApp, sql: &str) {
     for _ in 0..100 {
@@ -154,17 +169,7 @@ async fn an_external_id_still_held_by_the_previously_linked_identity_is_moved() 
     let id = Uuid::new_v4();
     let previous = Uuid::new_v4();
     serve_identity(&app.kratos, &identity(id, "moved@example.com", true), 1).await;
-    Mock::given(method("PATCH"))
-        .and(path(format!("/admin/identities/{id}")))
-        .respond_with(ResponseTemplate::new(409).set_body_json(error(
-            409,
-            "Conflict",
-            "external_id is already in use",
-        )))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&app.kratos)
-        .await;
+    refuse_first_patch(&app, id).await;
     answer_patches(&app, id, 200, identity(id, "moved@example.com", true)).await;
     answer_patches(
         &app,
@@ -235,17 +240,7 @@ async fn a_kratos_409_is_audited_and_retried_later_without_failing_the_link() {
     let app = spawn_writing_back().await;
     let id = Uuid::new_v4();
     serve_identity(&app.kratos, &identity(id, "clash@example.com", true), 1).await;
-    Mock::given(method("PATCH"))
-        .and(path(format!("/admin/identities/{id}")))
-        .respond_with(ResponseTemplate::new(409).set_body_json(error(
-            409,
-            "Conflict",
-            "external_id is already in use",
-        )))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&app.kratos)
-        .await;
+    refuse_first_patch(&app, id).await;
     answer_patches(&app, id, 200, identity(id, "clash@example.com", true)).await;
 
     let response = app.resolve(id).await;
