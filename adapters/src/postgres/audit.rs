@@ -23,6 +23,10 @@ impl PostgresAuditLog {
     }
 }
 
+fn statement_error(error: tokio_postgres::Error) -> AuditError {
+    audit_error(store_error(error))
+}
+
 fn audit_error(error: StoreError) -> AuditError {
     match error {
         StoreError::Unavailable(reason) => AuditError::Unavailable(reason),
@@ -70,7 +74,7 @@ impl AuditLog for PostgresAuditLog {
                                       $5::text[], $6::uuid[], $7::uuid[], $8::text[], $9::jsonb[])",
             )
             .await
-            .map_err(|e| audit_error(store_error(e)))?;
+            .map_err(statement_error)?;
         client
             .execute(
                 &statement,
@@ -87,7 +91,7 @@ impl AuditLog for PostgresAuditLog {
                 ],
             )
             .await
-            .map_err(|e| audit_error(store_error(e)))?;
+            .map_err(statement_error)?;
         Ok(())
     }
 
@@ -112,22 +116,21 @@ impl AuditLog for PostgresAuditLog {
                 ],
             )
             .await
-            .map_err(|e| audit_error(store_error(e)))?;
+            .map_err(statement_error)?;
         rows.iter().map(audit_from_row).collect()
     }
 }
 
 fn audit_from_row(row: &Row) -> Result<AuditEvent, AuditError> {
-    let column = |e: tokio_postgres::Error| audit_error(store_error(e));
-    let source: String = row.try_get("source").map_err(column)?;
-    let outcome: String = row.try_get("outcome").map_err(column)?;
-    let occurred_at: DateTime<Utc> = row.try_get("occurred_at").map_err(column)?;
+    let source: String = row.try_get("source").map_err(statement_error)?;
+    let outcome: String = row.try_get("outcome").map_err(statement_error)?;
+    let occurred_at: DateTime<Utc> = row.try_get("occurred_at").map_err(statement_error)?;
     Ok(AuditEvent {
-        correlation_id: row.try_get("correlation_id").map_err(column)?,
+        correlation_id: row.try_get("correlation_id").map_err(statement_error)?,
         occurred_at,
         source: AuditSource::parse(&source)
             .ok_or_else(|| AuditError::Unknown(anyhow::anyhow!("unknown audit source {source}")))?,
-        action: row.try_get("action").map_err(column)?,
+        action: row.try_get("action").map_err(statement_error)?,
         outcome: if outcome == "ok" {
             AuditOutcome::Ok
         } else {
@@ -135,13 +138,13 @@ fn audit_from_row(row: &Row) -> Result<AuditEvent, AuditError> {
         },
         auth_id: row
             .try_get::<_, Option<Uuid>>("auth_id")
-            .map_err(column)?
+            .map_err(statement_error)?
             .map(AuthId::new),
         user_id: row
             .try_get::<_, Option<Uuid>>("user_id")
-            .map_err(column)?
+            .map_err(statement_error)?
             .map(UserId::new),
-        actor: row.try_get("actor").map_err(column)?,
-        detail: row.try_get("detail").map_err(column)?,
+        actor: row.try_get("actor").map_err(statement_error)?,
+        detail: row.try_get("detail").map_err(statement_error)?,
     })
 }
