@@ -19,6 +19,8 @@ pub mod resolve;
 pub mod rest;
 pub mod serve;
 pub mod telemetry;
+#[cfg(test)]
+mod test_support;
 pub mod webhook;
 pub mod wiring;
 pub mod writeback;

@@ -1,22 +1,13 @@
-use std::sync::Arc;
 use std::time::Duration;
 
-use identity_link_adapters::fixture::FixtureIdentities;
-use identity_link_adapters::memory::{MemoryAuditLog, MemoryUserStore};
-use identity_link_ports::{
-    AuditSource, Email, IdentityState, KratosIdentity, NewUser, Profile, VerifiableAddress,
-};
+use identity_link_adapters::memory::MemoryUserStore;
+use identity_link_ports::{AuditSource, IdentityState, KratosIdentity, VerifiableAddress};
 
 use super::*;
 use crate::config::Settings;
-use crate::metrics::Metrics;
+use crate::test_support::{memory_world, seed_user, MemoryWorld};
 
-struct Fixture {
-    app: App,
-    users: Arc<MemoryUserStore>,
-    kratos: Arc<FixtureIdentities>,
-    audit: Arc<MemoryAuditLog>,
-}
+type Fixture = MemoryWorld;
 
 fn settings() -> Settings {
     Settings {
@@ -32,22 +23,7 @@ fn fixture() -> Fixture {
 }
 
 fn fixture_with(settings: Settings) -> Fixture {
-    let users = Arc::new(MemoryUserStore::new());
-    let kratos = Arc::new(FixtureIdentities::from_identities(Vec::new(), "test"));
-    let audit = Arc::new(MemoryAuditLog::new());
-    let app = App::new(
-        users.clone(),
-        kratos.clone(),
-        audit.clone(),
-        settings,
-        Metrics::new(),
-    );
-    Fixture {
-        app,
-        users,
-        kratos,
-        audit,
-    }
+    memory_world(settings)
 }
 
 fn identity(email: &str, state: IdentityState) -> KratosIdentity {
@@ -66,19 +42,7 @@ fn identity(email: &str, state: IdentityState) -> KratosIdentity {
 }
 
 async fn user(store: &MemoryUserStore, email: &str, auth_id: Option<AuthId>) -> User {
-    store
-        .create_linked(NewUser {
-            id: UserId::generate(),
-            profile: Profile {
-                email: Email::new(email).unwrap(),
-                first_name: None,
-                last_name: None,
-                avatar_url: None,
-            },
-            auth_id,
-        })
-        .await
-        .unwrap()
+    seed_user(store, email, auth_id).await
 }
 
 fn admin() -> CallContext {

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use identity_link_adapters::memory::MemoryUserStore;
-use identity_link_ports::{Email, IdentityState, VerifiableAddress};
+use identity_link_ports::{IdentityState, VerifiableAddress};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -23,19 +23,7 @@ fn identity(email: &str, verified: bool) -> KratosIdentity {
 }
 
 async fn unlinked_user(store: &MemoryUserStore, email: &str) -> User {
-    store
-        .create_linked(NewUser {
-            id: UserId::generate(),
-            profile: Profile {
-                email: Email::new(email).unwrap(),
-                first_name: None,
-                last_name: None,
-                avatar_url: None,
-            },
-            auth_id: None,
-        })
-        .await
-        .unwrap()
+    crate::test_support::seed_user(store, email, None).await
 }
 
 #[tokio::test]

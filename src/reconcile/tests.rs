@@ -1,8 +1,5 @@
-use std::sync::Arc;
 use std::time::Duration;
 
-use identity_link_adapters::fixture::FixtureIdentities;
-use identity_link_adapters::memory::{MemoryAuditLog, MemoryUserStore};
 use identity_link_ports::{
     AuditOutcome, AuditSource, AuthId, Email, IdentityState, KratosIdentity, NewUser, Profile,
     User, UserId, UserStore,
@@ -12,6 +9,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::config::Settings;
+use crate::test_support::{memory_world, MemoryWorld};
 
 fn settings() -> Settings {
     Settings {
@@ -21,30 +19,10 @@ fn settings() -> Settings {
     }
 }
 
-struct World {
-    app: App,
-    users: Arc<MemoryUserStore>,
-    kratos: Arc<FixtureIdentities>,
-    audit: Arc<MemoryAuditLog>,
-}
+type World = MemoryWorld;
 
 fn world() -> World {
-    let users = Arc::new(MemoryUserStore::new());
-    let kratos = Arc::new(FixtureIdentities::from_identities(Vec::new(), "test"));
-    let audit = Arc::new(MemoryAuditLog::new());
-    let app = App::new(
-        users.clone(),
-        kratos.clone(),
-        audit.clone(),
-        settings(),
-        Metrics::new(),
-    );
-    World {
-        app,
-        users,
-        kratos,
-        audit,
-    }
+    memory_world(settings())
 }
 
 fn identity(traits: Value, state: IdentityState) -> KratosIdentity {
