@@ -1,11 +1,9 @@
-use std::net::ToSocketAddrs;
 use std::time::Duration;
 
 use uuid::Uuid;
 
 use crate::helpers::kratos::{identity, serve_health, serve_identity};
-use crate::helpers::proxy::Proxy;
-use crate::helpers::{json_body, spawn_app, spawn_app_with, Options, TestDb};
+use crate::helpers::{json_body, spawn_app};
 
 #[tokio::test]
 async fn liveness_needs_nothing_and_readiness_checks_both_dependencies() {
@@ -30,22 +28,7 @@ async fn liveness_needs_nothing_and_readiness_checks_both_dependencies() {
 
 #[tokio::test]
 async fn a_database_outage_is_503_and_recovers_without_a_restart() {
-    let db = TestDb::create().await;
-    let url = url::Url::parse(&db.url).unwrap();
-    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))
-        .to_socket_addrs()
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = Proxy::start(target).await;
-    let mut proxied = url.clone();
-    proxied.set_host(Some("127.0.0.1")).unwrap();
-    proxied.set_port(Some(proxy.addr.port())).unwrap();
-    let app = spawn_app_with(Options {
-        database_url: Some(proxied.to_string()),
-        ..Options::default()
-    })
-    .await;
+    let (app, proxy) = crate::helpers::spawn_app_behind_proxy().await;
     serve_health(&app.kratos).await;
     let id = Uuid::new_v4();
     serve_identity(&app.kratos, &identity(id, "outage@example.com", true), 1).await;
@@ -72,7 +55,6 @@ async fn a_database_outage_is_503_and_recovers_without_a_restart() {
     }
     assert!(recovered, "resolve works again once the database is back");
     assert_eq!(app.get("/health/ready").await.status(), 200);
-    drop(db);
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::kratos::{error, identity, serve_identity};
-use crate::helpers::{json_body, spawn_app, spawn_app_with, Options, TestApp};
+use crate::helpers::{json_body, spawn_app, TestApp};
 use crate::webhook::{deliver, insert_user, refusal_body, webhook_audit, TAKEN};
 
 #[tokio::test]
@@ -231,23 +231,7 @@ async fn concurrent_deliveries_of_one_trigger_over_two_instances_make_one_user()
 
 #[tokio::test]
 async fn a_database_outage_is_503_so_kratos_retries() {
-    use std::net::ToSocketAddrs;
-    let db = crate::helpers::TestDb::create().await;
-    let url = url::Url::parse(&db.url).unwrap();
-    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))
-        .to_socket_addrs()
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = crate::helpers::proxy::Proxy::start(target).await;
-    let mut proxied = url.clone();
-    proxied.set_host(Some("127.0.0.1")).unwrap();
-    proxied.set_port(Some(proxy.addr.port())).unwrap();
-    let app = spawn_app_with(Options {
-        database_url: Some(proxied.to_string()),
-        ..Options::default()
-    })
-    .await;
+    let (app, proxy) = crate::helpers::spawn_app_behind_proxy().await;
     let id = Uuid::new_v4();
     let kratos_identity = identity(id, "outage@example.com", true);
     serve_identity(&app.kratos, &kratos_identity, 1..).await;
@@ -277,5 +261,4 @@ async fn a_database_outage_is_503_so_kratos_retries() {
         "Kratos's retry links once the database is back"
     );
     assert_eq!(app.count("SELECT count(*) FROM users").await, 1);
-    drop(db);
 }

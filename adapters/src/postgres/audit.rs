@@ -21,6 +21,13 @@ impl PostgresAuditLog {
     pub fn new(pool: Pool) -> Self {
         Self { pool }
     }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, AuditError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|error| audit_error(pool_error(error)))
+    }
 }
 
 fn statement_error(error: tokio_postgres::Error) -> AuditError {
@@ -60,12 +67,7 @@ impl AuditLog for PostgresAuditLog {
             actors.push(event.actor.as_deref());
             details.push(&event.detail);
         }
-        let client = self
-            .pool
-            .get()
-            .await
-            .map_err(pool_error)
-            .map_err(audit_error)?;
+        let client = self.client().await?;
         let statement = client
             .prepare_cached(
                 "INSERT INTO identity_audit
@@ -96,12 +98,7 @@ impl AuditLog for PostgresAuditLog {
     }
 
     async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, AuditError> {
-        let client = self
-            .pool
-            .get()
-            .await
-            .map_err(pool_error)
-            .map_err(audit_error)?;
+        let client = self.client().await?;
         let rows = client
             .query(
                 "SELECT correlation_id, occurred_at, source, action, outcome, auth_id, user_id, actor, detail

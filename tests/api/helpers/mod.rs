@@ -135,6 +135,35 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     }
 }
 
+/// An app whose database connections go through a [`proxy::Proxy`] that the
+/// test can take down and bring back. The app owns the database.
+pub async fn spawn_app_behind_proxy() -> (TestApp, proxy::Proxy) {
+    use std::net::ToSocketAddrs;
+
+    let db = TestDb::create().await;
+    let url = url::Url::parse(&db.url).expect("database URL");
+    let target = format!(
+        "{}:{}",
+        url.host_str().expect("host"),
+        url.port().unwrap_or(5432)
+    )
+    .to_socket_addrs()
+    .expect("resolve the database host")
+    .next()
+    .expect("a database address");
+    let proxy = proxy::Proxy::start(target).await;
+    let mut proxied = url.clone();
+    proxied.set_host(Some("127.0.0.1")).expect("host");
+    proxied.set_port(Some(proxy.addr.port())).expect("port");
+    let mut app = spawn_app_with(Options {
+        database_url: Some(proxied.to_string()),
+        ..Options::default()
+    })
+    .await;
+    app._db = Some(Arc::new(db));
+    (app, proxy)
+}
+
 impl TestApp {
     pub async fn post_resolve(&self, body: &Value) -> reqwest::Response {
         self.http
