@@ -148,6 +148,25 @@ pub struct User {
     pub linked_at: Option<DateTime<Utc>>,
 }
 
+impl User {
+    /// The profile this user should have when linked to an identity whose
+    /// profile is `kratos` (the one profile-sync rule, for the webhook and
+    /// reconcile alike): the email from Kratos; each name from Kratos when
+    /// Kratos has one, else the user's own (imported names are not erased);
+    /// the avatar is the user's, which the sync does not own.
+    pub fn synced_with(&self, kratos: &Profile) -> Profile {
+        Profile {
+            email: kratos.email.clone(),
+            first_name: kratos
+                .first_name
+                .clone()
+                .or_else(|| self.first_name.clone()),
+            last_name: kratos.last_name.clone().or_else(|| self.last_name.clone()),
+            avatar_url: self.avatar_url.clone(),
+        }
+    }
+}
+
 /// A user to create; `auth_id` set when the user is created already linked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewUser {

@@ -104,12 +104,15 @@ fn name_difference(user: Option<&str>, identity: Option<&str>) -> Option<NameDif
 }
 
 impl Differences {
-    /// How `user` differs from the identity's `profile`; `None` when in sync.
+    /// How `user` differs from what a profile sync with the identity's
+    /// `profile` would make it ([`User::synced_with`]); `None` when in sync.
     ///
     /// Emails compare exactly (both are trimmed): a difference in letter case
     /// only is still drift, since the address is shown and mailed as stored.
-    /// Names compare exactly after trimming. The avatar is not compared.
+    /// Names compare exactly after trimming; a name Kratos lacks is kept, so it
+    /// is no drift. The avatar is not compared.
     pub fn between(user: &User, profile: &Profile) -> Option<Self> {
+        let profile = &user.synced_with(profile);
         let email = (user.email.as_str() != profile.email.as_str()).then(|| EmailDifference {
             user: user.email.clone(),
             identity: profile.email.clone(),
@@ -224,12 +227,19 @@ mod tests {
     }
 
     #[test]
-    fn a_name_removed_in_kratos_is_drift_towards_none() {
+    fn a_name_kratos_lacks_is_kept_so_it_is_no_drift() {
         let stored = user("ada@example.com", Some("Ada"), None);
-        let differences =
-            Differences::between(&stored, &profile("ada@example.com", None, None)).expect("drift");
-        assert_eq!(differences.fields(), ["first_name"]);
-        assert_eq!(differences.apply_to(&stored).first_name, None);
+        assert_eq!(
+            Differences::between(&stored, &profile("ada@example.com", None, None)),
+            None
+        );
+        let renamed = profile("ada@example.com", None, Some("Lovelace"));
+        let differences = Differences::between(&stored, &renamed).expect("drift");
+        assert_eq!(differences.fields(), ["last_name"]);
+        assert_eq!(
+            differences.apply_to(&stored).first_name.as_deref(),
+            Some("Ada")
+        );
     }
 
     #[test]

@@ -18,18 +18,6 @@ pub enum Synced {
     Refused(Refusal),
 }
 
-/// The profile to store: email and names from Kratos. A name Kratos lacks is
-/// kept (imported users may have names their identity has not), and so is the
-/// avatar, which the sync does not own.
-fn wanted(user: &User, kratos: Profile) -> Profile {
-    Profile {
-        email: kratos.email,
-        first_name: kratos.first_name.or_else(|| user.first_name.clone()),
-        last_name: kratos.last_name.or_else(|| user.last_name.clone()),
-        avatar_url: user.avatar_url.clone(),
-    }
-}
-
 fn changed_fields(user: &User, wanted: &Profile) -> Vec<&'static str> {
     let mut changed = Vec::new();
     if user.email.as_str() != wanted.email.as_str() {
@@ -56,7 +44,7 @@ pub async fn sync_profile(
     let Ok(kratos) = identity.profile(&app.policy.traits) else {
         return Ok(Synced::Refused(Refusal::TraitsMissing));
     };
-    let wanted = wanted(&user, kratos);
+    let wanted = user.synced_with(&kratos);
     let changed = changed_fields(&user, &wanted);
     if changed.is_empty() {
         return Ok(Synced::Done {
@@ -138,7 +126,7 @@ mod tests {
             last_name: None,
             avatar_url: None,
         };
-        let wanted = wanted(&stored, kratos);
+        let wanted = stored.synced_with(&kratos);
         assert_eq!(wanted.email.as_str(), "Ada.King@example.com");
         assert_eq!(wanted.first_name.as_deref(), Some("Augusta"));
         assert_eq!(wanted.last_name.as_deref(), Some("Lovelace"));
@@ -155,6 +143,6 @@ mod tests {
             last_name: None,
             avatar_url: None,
         };
-        assert!(changed_fields(&stored, &wanted(&stored, kratos)).is_empty());
+        assert!(changed_fields(&stored, &stored.synced_with(&kratos)).is_empty());
     }
 }
