@@ -209,7 +209,7 @@ async fn calls_without_a_trigger_id_are_processed_and_audited_as_not_idempotent(
     );
 }
 
-fn with_secret(settings: &mut Settings) {
+pub fn with_secret(settings: &mut Settings) {
     settings.webhook_secret = Some(secrecy::SecretString::from(SECRET));
 }
 

@@ -2,7 +2,6 @@
 //! the recommended hooks in the background and does not retry them beyond its
 //! client's own attempts, so what they leave undone waits for `reconcile`.
 
-use identity_link::config::Settings;
 use identity_link::reconcile::{reconcile, ReconcileOptions};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -12,7 +11,7 @@ use wiremock::{Mock, ResponseTemplate};
 use crate::helpers::kratos::{error, identity, serve_identity_pages};
 use crate::helpers::{json_body, spawn_app_with, Options, TestApp};
 use crate::reconcile::{person, user};
-use crate::webhook::{insert_user, TAKEN};
+use crate::webhook::{insert_user, with_secret, SECRET, TAKEN};
 
 /// An app that gives up on Kratos at once (no retries), so outages answer fast.
 async fn spawn_app() -> TestApp {
@@ -58,16 +57,23 @@ async fn kratos_fails_for(app: &TestApp, id: Uuid) {
         .await;
 }
 
-/// The `identity_link_webhook_failures_total` series in `/metrics`, sorted.
-async fn failures(app: &TestApp) -> Vec<String> {
+/// Asserts `/metrics` counts exactly these `(hook, status, calls)` failures.
+async fn assert_failures(app: &TestApp, expected: &[(&str, &str, u64)]) {
     let metrics = app.get("/metrics").await.text().await.expect("metrics");
-    let mut series: Vec<String> = metrics
+    let mut found: Vec<&str> = metrics
         .lines()
         .filter(|line| line.starts_with("identity_link_webhook_failures_total{"))
-        .map(str::to_owned)
         .collect();
-    series.sort();
-    series
+    found.sort_unstable();
+    let expected: Vec<String> = expected
+        .iter()
+        .map(|(hook, status, calls)| {
+            format!(
+                r#"identity_link_webhook_failures_total{{hook="{hook}",status="{status}"}} {calls}"#
+            )
+        })
+        .collect();
+    assert_eq!(found, expected);
 }
 
 #[tokio::test]
@@ -87,13 +93,7 @@ async fn a_background_delivery_that_fails_is_counted_by_its_hook() {
         assert_eq!(json_body(response).await["error"], "kratos_unavailable");
     }
 
-    assert_eq!(
-        failures(&app).await,
-        [
-            r#"identity_link_webhook_failures_total{hook="login",status="503"} 1"#,
-            r#"identity_link_webhook_failures_total{hook="registration",status="503"} 1"#,
-        ]
-    );
+    assert_failures(&app, &[("login", "503", 1), ("registration", "503", 1)]).await;
 }
 
 #[tokio::test]
@@ -112,11 +112,7 @@ async fn refusals_and_accepted_deliveries_are_not_failures() {
     let passed = deliver_to(&app, "?hook=registration-precheck", &free, &[]).await;
     assert_eq!(passed.status(), 200);
 
-    assert_eq!(failures(&app).await, Vec::<String>::new());
-}
-
-fn with_secret(settings: &mut Settings) {
-    settings.webhook_secret = Some(secrecy::SecretString::from("the-secret"));
+    assert_failures(&app, &[]).await;
 }
 
 #[tokio::test]
@@ -134,19 +130,13 @@ async fn a_call_without_the_secret_or_with_a_malformed_body_is_a_failure_of_its_
         &app,
         "?hook=verification",
         &json!({"identity": {"id": "not-a-uuid"}}),
-        &[("X-Webhook-Secret", "the-secret")],
+        &[("X-Webhook-Secret", SECRET)],
     )
     .await;
     assert_eq!(malformed.status(), 400);
     assert_eq!(json_body(malformed).await["error"], "bad_user_input");
 
-    assert_eq!(
-        failures(&app).await,
-        [
-            r#"identity_link_webhook_failures_total{hook="settings",status="401"} 1"#,
-            r#"identity_link_webhook_failures_total{hook="verification",status="400"} 1"#,
-        ]
-    );
+    assert_failures(&app, &[("settings", "401", 1), ("verification", "400", 1)]).await;
 }
 
 #[tokio::test]
@@ -159,10 +149,7 @@ async fn a_url_without_a_hook_is_still_served_and_its_failures_are_counted_as_un
     let response = deliver_to(&app, "", &body, &[]).await;
     assert_eq!(response.status(), 503);
 
-    assert_eq!(
-        failures(&app).await,
-        [r#"identity_link_webhook_failures_total{hook="unspecified",status="503"} 1"#]
-    );
+    assert_failures(&app, &[("unspecified", "503", 1)]).await;
 }
 
 #[tokio::test]
@@ -193,10 +180,7 @@ async fn an_unknown_hook_name_is_bad_user_input_and_does_nothing() {
         "the message names the parameter: {error}"
     );
     assert_eq!(app.count("SELECT count(*) FROM users").await, 0);
-    assert_eq!(
-        failures(&app).await,
-        [r#"identity_link_webhook_failures_total{hook="invalid",status="400"} 1"#]
-    );
+    assert_failures(&app, &[("invalid", "400", 1)]).await;
 }
 
 #[tokio::test]
@@ -204,30 +188,21 @@ async fn what_a_failed_background_delivery_left_undone_shows_up_in_reconcile() {
     let app = spawn_app().await;
     // A sign-up whose registration hook failed: the identity has no user.
     let newcomer = Uuid::new_v4();
-    kratos_fails_for(&app, newcomer).await;
     let signed_up = person(newcomer, "newcomer@example.com", "New", "Comer");
-    let response = deliver_to(
-        &app,
-        "?hook=registration",
-        &json!({ "identity": signed_up }),
-        &[],
-    )
-    .await;
-    assert_eq!(response.status(), 503);
     // A linked user renamed in Kratos whose settings hook failed: the profile drifted.
     let renamed = Uuid::new_v4();
     let ada = user(&app, "ada@example.com", "Ada", "Byron", Some(renamed)).await;
-    kratos_fails_for(&app, renamed).await;
     let after_settings = person(renamed, "ada@example.com", "Ada", "Lovelace");
-    let response = deliver_to(
-        &app,
-        "?hook=settings",
-        &json!({ "identity": after_settings }),
-        &[],
-    )
-    .await;
-    assert_eq!(response.status(), 503);
-    assert_eq!(failures(&app).await.len(), 2);
+    for (hook, id, identity) in [
+        ("registration", newcomer, &signed_up),
+        ("settings", renamed, &after_settings),
+    ] {
+        kratos_fails_for(&app, id).await;
+        let body = json!({ "identity": identity });
+        let response = deliver_to(&app, &format!("?hook={hook}"), &body, &[]).await;
+        assert_eq!(response.status(), 503, "{hook}");
+    }
+    assert_failures(&app, &[("registration", "503", 1), ("settings", "503", 1)]).await;
 
     // Kratos does not deliver them again; the nightly reconcile finds both gaps.
     serve_identity_pages(&app.kratos, &[signed_up, after_settings], 500).await;
