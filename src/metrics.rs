@@ -13,6 +13,7 @@ pub struct Metrics {
     pub kratos_calls: IntCounterVec,
     pub backfill_users: IntCounterVec,
     pub webhook_calls: IntCounterVec,
+    pub webhook_failures: IntCounterVec,
     pub write_backs: IntCounterVec,
     pub reconcile_findings: IntGaugeVec,
     pub audit_dropped: IntCounter,
@@ -52,6 +53,13 @@ impl Metrics {
             "webhook_calls_total",
             "Kratos webhook calls by kind and outcome.",
             &["kind", "outcome"],
+        );
+        let webhook_failures = counter(
+            "webhook_failures_total",
+            "Kratos webhook calls that failed to be processed (any answer but 200 or a refusal), \
+             by hook (the URL's hook parameter) and HTTP status. Kratos does not deliver a \
+             background hook again: reconcile reports what it left undone.",
+            &["hook", "status"],
         );
         let write_backs = counter(
             "writeback_attempts_total",
@@ -106,6 +114,7 @@ impl Metrics {
             kratos_calls,
             backfill_users,
             webhook_calls,
+            webhook_failures,
             write_backs,
             reconcile_findings,
             audit_dropped,

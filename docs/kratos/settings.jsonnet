@@ -1,5 +1,6 @@
-// Settings, after Kratos saved the change (web_hook without response.parse):
-// identity-link re-reads the identity and syncs the user's email and names.
+// Settings, after Kratos saved a profile change (response.ignore: true: Kratos
+// does not wait): identity-link re-reads the identity and syncs the user's email
+// and names.
 function(ctx) {
   identity: {
     id: ctx.identity.id,

@@ -4,6 +4,7 @@
 mod correlation;
 pub mod error;
 mod health;
+mod hook;
 mod limit;
 pub mod resolve;
 pub mod webhook;

@@ -6,7 +6,7 @@ use identity_link_ports::{AuditSource, AuthId, IdentityState, KratosIdentity, Tr
 use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request};
-use poem_openapi::param::Header;
+use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use secrecy::ExposeSecret;
@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::correlation::CorrelationId;
 use super::error::{ApiError, ErrorBody};
+use super::hook::{count_failures, Hook};
 use super::ApiTags;
 use crate::app::{App, CallContext};
 use crate::link::ResolveError;
@@ -109,7 +110,7 @@ pub enum WebhookResponse {
     Unavailable(Json<ErrorBody>),
 }
 
-fn refused(refusal: Refusal, email_pointer: &str) -> WebhookResponse {
+pub(super) fn refused(refusal: Refusal, email_pointer: &str) -> WebhookResponse {
     let body = Json(KratosMessages {
         messages: vec![KratosFieldMessages {
             instance_ptr: format!("#/traits{email_pointer}"),
@@ -151,6 +152,11 @@ fn printable(raw: Option<String>) -> Option<String> {
     raw.map(|value| value.trim().to_owned())
         .filter(|value| !value.is_empty() && value.len() <= 128)
         .filter(|value| value.bytes().all(|b| b.is_ascii_graphic()))
+}
+
+/// Counts failed calls by hook, and refuses those without the configured secret.
+fn guard<E: Endpoint + 'static>(ep: E) -> impl Endpoint {
+    count_failures(require_webhook_secret(ep))
 }
 
 /// Refuses, before the body is read, a call without the configured secret.
@@ -207,18 +213,26 @@ impl WebhookApi {
     /// An identity not saved yet (nil id, a registration hook with
     /// `response.parse: true`) is refused when a linked user holds its email.
     /// Refusals carry Kratos's `messages` body; outages are 503 so Kratos retries.
-    /// Idempotent by `Ory-Webhook-Trigger-ID`.
+    /// Idempotent by `Ory-Webhook-Trigger-ID`. Calls that fail (any answer but
+    /// 200 or a refusal) are counted by `hook` in `identity_link_webhook_failures_total`.
     #[oai(
         path = "/rest/internal/kratos/webhook",
         method = "post",
         operation_id = "kratosWebhook",
         tag = "ApiTags::Internal",
-        transform = "require_webhook_secret"
+        transform = "guard"
     )]
+    // poem-openapi takes each documented parameter as an argument.
+    #[allow(clippy::too_many_arguments)]
     async fn webhook(
         &self,
         app: Data<&Arc<App>>,
         correlation: Data<&CorrelationId>,
+        /// The Kratos hook the call comes from, as configured in its URL
+        /// (`?hook=login`); it names the hook in the metrics. Optional, so URLs
+        /// configured without it keep working.
+        #[oai(name = "hook")]
+        _hook: Query<Option<Hook>>,
         /// Required when the service has `WEBHOOK_SECRET`; checked before the body is read.
         #[oai(name = "X-Webhook-Secret")]
         _secret: Header<Option<String>>,

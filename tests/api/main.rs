@@ -18,5 +18,6 @@ mod resolve;
 mod resolve_errors;
 mod resolve_kratos;
 mod webhook;
+mod webhook_failures;
 mod webhook_link;
 mod writeback;

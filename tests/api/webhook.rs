@@ -209,7 +209,7 @@ async fn calls_without_a_trigger_id_are_processed_and_audited_as_not_idempotent(
     );
 }
 
-fn with_secret(settings: &mut Settings) {
+pub fn with_secret(settings: &mut Settings) {
     settings.webhook_secret = Some(secrecy::SecretString::from(SECRET));
 }
 
@@ -341,18 +341,31 @@ fn the_openapi_document_describes_the_webhook_its_headers_and_refusals() {
     for status in ["200", "400", "401", "404", "409", "413", "422", "503"] {
         assert!(webhook["responses"][status].is_object(), "missing {status}");
     }
-    let headers: Vec<&str> = webhook["parameters"]
+    let parameters: Vec<(&str, &str)> = webhook["parameters"]
         .as_array()
         .expect("parameters")
         .iter()
-        .filter_map(|parameter| parameter["name"].as_str())
+        .filter_map(|parameter| Some((parameter["in"].as_str()?, parameter["name"].as_str()?)))
         .collect();
     assert_eq!(
-        headers,
+        parameters,
         [
-            "X-Webhook-Secret",
-            "Ory-Webhook-Trigger-ID",
-            "Ory-Webhook-Request-ID"
+            ("query", "hook"),
+            ("header", "X-Webhook-Secret"),
+            ("header", "Ory-Webhook-Trigger-ID"),
+            ("header", "Ory-Webhook-Request-ID")
         ]
+    );
+    let hooks = &document["components"]["schemas"]["WebhookHook"]["enum"];
+    assert_eq!(
+        hooks,
+        &json!([
+            "registration-precheck",
+            "registration",
+            "login",
+            "verification",
+            "settings-precheck",
+            "settings"
+        ])
     );
 }

@@ -1,9 +1,8 @@
-//! docs/kratos.md and docs/kratos/*.jsonnet stay true: the kratos.yml snippet
-//! is parsed and checked hook by hook, and each jsonnet body is evaluated the
-//! way Kratos does (the file's function called with the hook context as `ctx`)
-//! against a sample context, and posted to the webhook.
+//! Each jsonnet body of docs/kratos/ evaluated the way Kratos does (the file's
+//! function called with the hook context as `ctx`) against a sample context,
+//! and posted to the webhook at the URL the recommended kratos.yml gives its
+//! hook, pre-checks enabled.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use identity_link::config::Settings;
@@ -11,106 +10,11 @@ use jrsonnet_evaluator::EvaluationState;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::config::{parse, shipped, web_hooks, with_prechecks};
+use super::{docs, SNIPPET_SECRET};
 use crate::helpers::kratos::{identity, serve_identity};
 use crate::helpers::{json_body, spawn_app_with, Options, TestApp};
 use crate::webhook::insert_user;
-
-/// The secret the snippet carries (to be replaced by the operator).
-const SNIPPET_SECRET: &str = "change-me";
-const BODY_PREFIX: &str = "file:///etc/config/kratos/identity-link/";
-
-fn docs() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs")
-}
-
-/// The first ```yaml block of docs/kratos.md.
-fn kratos_yml() -> serde_yaml::Value {
-    let text = std::fs::read_to_string(docs().join("kratos.md")).expect("docs/kratos.md");
-    let start = text.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
-    let end = start + text[start..].find("```").expect("the block's end");
-    serde_yaml::from_str(&text[start..end]).expect("the kratos.yml snippet is YAML")
-}
-
-/// Every `web_hook` of the snippet, as (where, config), aliases resolved.
-fn web_hooks(node: &serde_yaml::Value, at: &str, found: &mut Vec<(String, Value)>) {
-    match node {
-        serde_yaml::Value::Mapping(map) => {
-            if map.get("hook").and_then(|h| h.as_str()) == Some("web_hook") {
-                let config = serde_json::to_value(&map["config"]).expect("config as JSON");
-                found.push((at.to_owned(), config));
-            }
-            for (key, value) in map {
-                let key = key.as_str().unwrap_or("?");
-                web_hooks(value, &format!("{at}.{key}"), found);
-            }
-        }
-        serde_yaml::Value::Sequence(items) => {
-            for (n, item) in items.iter().enumerate() {
-                web_hooks(item, &format!("{at}[{n}]"), found);
-            }
-        }
-        _ => {}
-    }
-}
-
-fn body_file(config: &Value) -> String {
-    config["body"]
-        .as_str()
-        .and_then(|uri| uri.strip_prefix(BODY_PREFIX))
-        .expect("bodies are files under /etc/config/kratos/identity-link/")
-        .to_owned()
-}
-
-#[test]
-fn the_kratos_yml_snippet_points_every_hook_at_the_webhook_with_the_secret() {
-    let yaml = kratos_yml();
-    let mut hooks = Vec::new();
-    web_hooks(&yaml, "", &mut hooks);
-    let mut used = BTreeSet::new();
-    for (at, config) in &hooks {
-        let url = config["url"].as_str().expect("url");
-        assert!(
-            url.ends_with("/rest/internal/kratos/webhook"),
-            "{at}: {url}"
-        );
-        assert_eq!(config["method"], "POST", "{at}");
-        assert_eq!(
-            config["auth"],
-            json!({"type": "api_key", "config": {"name": "X-Webhook-Secret", "value": SNIPPET_SECRET, "in": "header"}}),
-            "{at}"
-        );
-        let file = body_file(config);
-        assert!(docs().join("kratos").join(&file).is_file(), "{at}: {file}");
-        let parse = config["response"]["parse"] == true;
-        assert_eq!(
-            parse,
-            file.ends_with("-precheck.jsonnet")
-                || file == "login.jsonnet"
-                || file == "verification.jsonnet",
-            "{at}: {file} blocks only where the flow can show a message"
-        );
-        assert!(config.get("can_interrupt").is_none(), "{at}: deprecated");
-        used.insert(file);
-    }
-    let shipped: BTreeSet<String> = std::fs::read_dir(docs().join("kratos"))
-        .expect("docs/kratos")
-        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-        .filter(|name| name.ends_with(".jsonnet"))
-        .collect();
-    assert_eq!(used, shipped, "every body file is used, and only those");
-
-    let registration = &yaml["selfservice"]["flows"]["registration"]["after"];
-    for method in ["password", "oidc", "code"] {
-        let list = registration[method]["hooks"]
-            .as_sequence()
-            .unwrap_or_else(|| panic!("registration hooks for {method}"));
-        assert_eq!(
-            list.last().and_then(|hook| hook["hook"].as_str()),
-            Some("session"),
-            "{method}: the session hook stays last, or the hooks after it never run"
-        );
-    }
-}
 
 /// Evaluates `docs/kratos/<file>` as Kratos does: the top-level function called with `ctx`.
 fn evaluate(file: &str, ctx: &Value) -> Value {
@@ -166,16 +70,35 @@ fn snippet_secret(settings: &mut Settings) {
     settings.webhook_secret = Some(secrecy::SecretString::from(SNIPPET_SECRET));
 }
 
-/// Evaluates `file` against `ctx` and posts the body as Kratos would.
-async fn fire(app: &TestApp, file: &str, ctx: &Value) -> reqwest::Response {
-    let body = evaluate(file, ctx);
+/// The URL the recommended configuration (pre-checks enabled) gives `hook`,
+/// on the test app's address.
+fn configured_url(app: &TestApp, hook: &str) -> String {
+    let config = parse(&with_prechecks(&shipped()));
+    let configured = web_hooks(&config)
+        .into_iter()
+        .find(|found| found.hook.as_deref() == Some(hook))
+        .unwrap_or_else(|| panic!("kratos.yml has a `{hook}` hook"));
+    let url = url::Url::parse(configured.config["url"].as_str().expect("a url")).expect("a URL");
+    format!(
+        "{}{}?{}",
+        app.address,
+        url.path(),
+        url.query().unwrap_or_default()
+    )
+}
+
+/// Evaluates `<hook>.jsonnet` against `ctx` and posts the body as Kratos would,
+/// to the URL kratos.yml configures for `hook`.
+async fn fire(app: &TestApp, hook: &str, ctx: &Value) -> reqwest::Response {
+    let file = format!("{hook}.jsonnet");
+    let body = evaluate(&file, ctx);
     assert_eq!(
         body,
         json!({"identity": {"id": ctx["identity"]["id"], "traits": ctx["identity"]["traits"]}}),
         "{file} sends the id and traits only (no credentials, no metadata)"
     );
     app.http
-        .post(format!("{}/rest/internal/kratos/webhook", app.address))
+        .post(configured_url(app, hook))
         .header("X-Webhook-Secret", SNIPPET_SECRET)
         .header("Ory-Webhook-Trigger-ID", Uuid::new_v4().to_string())
         .json(&body)
@@ -209,7 +132,7 @@ async fn every_documented_body_drives_the_webhook_through_a_sign_up_and_its_life
     let unsaved = identity(Uuid::nil(), "alice@example.com", false);
     let precheck = fire(
         &app,
-        "registration-precheck.jsonnet",
+        "registration-precheck",
         &context(&unsaved, "registration", false),
     )
     .await;
@@ -217,12 +140,7 @@ async fn every_documented_body_drives_the_webhook_through_a_sign_up_and_its_life
     assert_eq!(json_body(precheck).await, json!({}));
     let saved = identity(alice, "alice@example.com", true);
     serve_identity(&app.kratos, &saved, 1..).await;
-    let registration = fire(
-        &app,
-        "registration.jsonnet",
-        &context(&saved, "registration", true),
-    )
-    .await;
+    let registration = fire(&app, "registration", &context(&saved, "registration", true)).await;
     assert_eq!(registration.status(), 200);
     assert_eq!(linked_to(&app, "alice@example.com").await, Some(alice));
 
@@ -230,7 +148,7 @@ async fn every_documented_body_drives_the_webhook_through_a_sign_up_and_its_life
     let copycat = identity(Uuid::nil(), "ALICE@example.com", false);
     let refused = fire(
         &app,
-        "registration-precheck.jsonnet",
+        "registration-precheck",
         &context(&copycat, "registration", false),
     )
     .await;
@@ -245,12 +163,7 @@ async fn every_documented_body_drives_the_webhook_through_a_sign_up_and_its_life
     let bob = Uuid::new_v4();
     let bob_identity = identity(bob, "bob@example.com", true);
     serve_identity(&app.kratos, &bob_identity, 1..).await;
-    let login = fire(
-        &app,
-        "login.jsonnet",
-        &context(&bob_identity, "login", true),
-    )
-    .await;
+    let login = fire(&app, "login", &context(&bob_identity, "login", true)).await;
     assert_eq!(login.status(), 200);
     assert_eq!(linked_to(&app, "bob@example.com").await, Some(bob));
 
@@ -260,7 +173,7 @@ async fn every_documented_body_drives_the_webhook_through_a_sign_up_and_its_life
     serve_identity(&app.kratos, &carol_identity, 1..).await;
     let verification = fire(
         &app,
-        "verification.jsonnet",
+        "verification",
         &context(&carol_identity, "verification", false),
     )
     .await;
@@ -272,7 +185,7 @@ async fn every_documented_body_drives_the_webhook_through_a_sign_up_and_its_life
     taken["traits"]["email"] = json!("bob@example.com");
     let stopped = fire(
         &app,
-        "settings-precheck.jsonnet",
+        "settings-precheck",
         &context(&taken, "settings", true),
     )
     .await;
@@ -284,12 +197,7 @@ async fn every_documented_body_drives_the_webhook_through_a_sign_up_and_its_life
     let mut renamed = identity(dave, "dave@example.com", true);
     renamed["traits"]["name"] = json!({"first": "David", "last": "Bowman"});
     serve_identity(&app.kratos, &renamed, 1..).await;
-    let settings = fire(
-        &app,
-        "settings.jsonnet",
-        &context(&renamed, "settings", true),
-    )
-    .await;
+    let settings = fire(&app, "settings", &context(&renamed, "settings", true)).await;
     assert_eq!(settings.status(), 200);
     let first: Option<String> = app
         .db()
@@ -299,4 +207,16 @@ async fn every_documented_body_drives_the_webhook_through_a_sign_up_and_its_life
         .unwrap()
         .get(0);
     assert_eq!(first.as_deref(), Some("David"));
+
+    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    assert!(
+        metrics.contains(
+            r#"identity_link_webhook_calls_total{kind="link",outcome="profile_synced"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("identity_link_webhook_failures_total{"),
+        "no delivery failed: {metrics}"
+    );
 }
