@@ -1,5 +1,5 @@
-//! The admin GraphQL API (CONTRACT §4) at `/graphql`: GraphiQL on GET,
-//! queries and mutations on POST.
+//! The admin GraphQL API (CONTRACT §4) at `/graphql`: the admin console
+//! (GraphiQL, see [`crate::pages::console`]) on GET, queries and mutations on POST.
 //!
 //! Every POST is authenticated before anything is parsed or executed; only an
 //! admin's request reaches the executor, so introspection, too, is for admins
@@ -14,13 +14,11 @@ mod types;
 
 use std::sync::Arc;
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::{Context, EmptySubscription, Schema, SchemaBuilder};
 use async_graphql_poem::GraphQLResponse;
 use identity_link_ports::{AuditSource, BackfillReports, SessionVerifier};
 use poem::endpoint::BoxEndpoint;
 use poem::http::{header, Method, StatusCode};
-use poem::web::Html;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response};
 use uuid::Uuid;
 
@@ -183,13 +181,7 @@ impl Endpoint for GraphqlEndpoint {
     async fn call(&self, request: Request) -> poem::Result<Response> {
         match *request.method() {
             Method::POST => Ok(self.0.execute(request).await),
-            Method::GET => Ok(Html(
-                GraphiQLSource::build()
-                    .endpoint("/graphql")
-                    .title("identity-link admin")
-                    .finish(),
-            )
-            .into_response()),
+            Method::GET => Ok(crate::pages::console::page()),
             _ => Err(poem::Error::from_status(StatusCode::METHOD_NOT_ALLOWED)),
         }
     }
