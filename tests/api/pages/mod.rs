@@ -1,6 +1,7 @@
 //! The browser pages: the admin console (GraphiQL at `/graphql`) and the API
 //! docs (Swagger UI at `/docs`) load everything from the service itself.
 
+mod browser;
 mod served;
 
 /// The opening tags named `name` in `html` (`<script …>`, `<link …>`).
