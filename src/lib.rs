@@ -14,6 +14,7 @@ pub mod graphql;
 pub mod import;
 pub mod link;
 pub mod metrics;
+pub mod pages;
 pub mod reconcile;
 pub mod resolve;
 pub mod rest;

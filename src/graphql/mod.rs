@@ -1,10 +1,11 @@
-//! The admin GraphQL API (CONTRACT §4) at `/graphql`: GraphiQL on GET,
-//! queries and mutations on POST.
+//! The admin GraphQL API (CONTRACT §4) at `/graphql`: the admin console
+//! (GraphiQL, see [`crate::pages::console`]) on GET, queries and mutations on POST.
 //!
 //! Every POST is authenticated before anything is parsed or executed; only an
 //! admin's request reaches the executor, so introspection, too, is for admins
 //! only. Queries are bounded in depth and complexity, connections in page size,
-//! and only single (not batched) JSON requests are accepted.
+//! and only single (not batched) JSON requests are accepted. Introspection-only
+//! documents may nest deeper, as the console's introspection query does.
 
 mod auth;
 mod error;
@@ -14,13 +15,12 @@ mod types;
 
 use std::sync::Arc;
 
-use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::Selection;
 use async_graphql::{Context, EmptySubscription, Schema, SchemaBuilder};
 use async_graphql_poem::GraphQLResponse;
 use identity_link_ports::{AuditSource, BackfillReports, SessionVerifier};
 use poem::endpoint::BoxEndpoint;
 use poem::http::{header, Method, StatusCode};
-use poem::web::Html;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response};
 use uuid::Uuid;
 
@@ -36,6 +36,11 @@ pub type AdminSchema = Schema<AdminQuery, AdminMutation, EmptySubscription>;
 
 /// Deepest selection nesting accepted.
 pub const MAX_DEPTH: usize = 10;
+/// Deepest nesting of a document that selects nothing but introspection
+/// (`__schema`, `__type`, `__typename`): the introspection query of GraphiQL
+/// and other tools unwraps nine levels of `ofType` and is 15 deep. It reads
+/// the schema only, which is finite, and is for admins only like any query.
+pub const MAX_INTROSPECTION_DEPTH: usize = 15;
 /// Largest query complexity accepted (fields, with lists weighted by their page size).
 pub const MAX_COMPLEXITY: usize = 2_000;
 
@@ -75,9 +80,9 @@ fn admin_call<'a>(ctx: &Context<'a>) -> async_graphql::Result<(&'a Arc<App>, &'a
     Ok((ctx.data::<Arc<App>>()?, call))
 }
 
-fn builder() -> SchemaBuilder<AdminQuery, AdminMutation, EmptySubscription> {
+fn builder(max_depth: usize) -> SchemaBuilder<AdminQuery, AdminMutation, EmptySubscription> {
     Schema::build(AdminQuery, AdminMutation, EmptySubscription)
-        .limit_depth(MAX_DEPTH)
+        .limit_depth(max_depth)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(32)
         .limit_directives(8)
@@ -86,12 +91,27 @@ fn builder() -> SchemaBuilder<AdminQuery, AdminMutation, EmptySubscription> {
 
 /// The schema in SDL (what `identity-link graphql-schema` prints).
 pub fn sdl() -> String {
-    builder().finish().sdl()
+    builder(MAX_DEPTH).finish().sdl()
 }
 
-/// The admin API's state: schema and authenticator, shared by every listener.
+/// Whether every operation of the request selects only introspection fields
+/// (parsing the document once, for the executor too).
+fn only_introspection(request: &mut async_graphql::Request) -> bool {
+    let Ok(document) = request.parsed_query() else {
+        return false;
+    };
+    document.operations.iter().all(|(_, operation)| {
+        operation.node.selection_set.node.items.iter().all(|item| {
+            matches!(&item.node, Selection::Field(field) if field.node.name.node.starts_with("__"))
+        })
+    })
+}
+
+/// The admin API's state: schemas and authenticator, shared by every listener.
 pub struct Graphql {
     schema: AdminSchema,
+    /// The same schema, for introspection-only documents.
+    introspection: AdminSchema,
     auth: Authenticator,
 }
 
@@ -106,8 +126,17 @@ impl Graphql {
             &app.settings.admin_identities,
             sessions,
         );
-        let schema = builder().data(app).data(Reports(reports)).finish();
-        Arc::new(Self { schema, auth })
+        let schema = |max_depth| {
+            builder(max_depth)
+                .data(app.clone())
+                .data(Reports(reports.clone()))
+                .finish()
+        };
+        Arc::new(Self {
+            schema: schema(MAX_DEPTH),
+            introspection: schema(MAX_INTROSPECTION_DEPTH),
+            auth,
+        })
     }
 
     /// The `/graphql` endpoint.
@@ -169,7 +198,13 @@ impl Graphql {
             actor: admin.actor,
             correlation_id,
         };
-        let mut response = self.schema.execute(query.data(call)).await;
+        let mut query = query.data(call);
+        let schema = if only_introspection(&mut query) {
+            &self.introspection
+        } else {
+            &self.schema
+        };
+        let mut response = schema.execute(query).await;
         error::code_uncoded(&mut response.errors, correlation_id);
         GraphQLResponse(response).into_response()
     }
@@ -183,13 +218,7 @@ impl Endpoint for GraphqlEndpoint {
     async fn call(&self, request: Request) -> poem::Result<Response> {
         match *request.method() {
             Method::POST => Ok(self.0.execute(request).await),
-            Method::GET => Ok(Html(
-                GraphiQLSource::build()
-                    .endpoint("/graphql")
-                    .title("identity-link admin")
-                    .finish(),
-            )
-            .into_response()),
+            Method::GET => Ok(crate::pages::console::page()),
             _ => Err(poem::Error::from_status(StatusCode::METHOD_NOT_ALLOWED)),
         }
     }

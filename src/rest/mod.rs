@@ -19,6 +19,7 @@ use poem_openapi::{OpenApiService, Tags};
 pub use correlation::{CorrelationId, CORRELATION_HEADER};
 
 use crate::app::App;
+use crate::pages;
 
 /// Largest request body of the internal endpoints.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -78,11 +79,14 @@ pub fn routes(
     graphql: Option<BoxEndpoint<'static>>,
 ) -> BoxEndpoint<'static> {
     let service = api_service();
-    let docs = service.swagger_ui();
     let spec = service.spec_endpoint();
-    let mut route = Route::new().at("/openapi.json", spec).nest("/docs", docs);
+    let mut route = Route::new()
+        .at("/openapi.json", spec)
+        .nest("/docs", pages::docs::endpoint());
     if let Some(graphql) = graphql {
-        route = route.at("/graphql", graphql);
+        route = route
+            .at("/graphql", graphql)
+            .nest(pages::console::ASSETS_PATH, pages::console::assets());
     }
     let route = route.nest("/", service);
     route

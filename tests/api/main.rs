@@ -12,6 +12,7 @@ mod health;
 mod helpers;
 mod kratos_docs;
 mod openapi;
+mod pages;
 mod reconcile;
 mod reconcile_cli;
 mod resolve;

@@ -101,3 +101,48 @@ async fn other_methods_get_the_contract_error_body() {
     assert_eq!(response.status(), 405);
     assert_eq!(json_body(response).await["error"], "method_not_allowed");
 }
+
+/// The introspection query of GraphiQL (graphql-js's `getIntrospectionQuery`,
+/// shortened): its `TypeRef` fragment unwraps `of_types` levels of `ofType`.
+fn introspection_query(of_types: usize) -> String {
+    let type_ref = (0..of_types).fold(String::from("kind name"), |inner, _| {
+        format!("kind name ofType {{ {inner} }}")
+    });
+    format!(
+        "query IntrospectionQuery {{ __schema {{ queryType {{ name }} types {{ ...FullType }} \
+         directives {{ name locations args {{ ...InputValue }} }} }} }} \
+         fragment FullType on __Type {{ kind name fields(includeDeprecated: true) {{ name \
+         args {{ ...InputValue }} type {{ ...TypeRef }} }} inputFields {{ ...InputValue }} \
+         interfaces {{ ...TypeRef }} possibleTypes {{ ...TypeRef }} }} \
+         fragment InputValue on __InputValue {{ name type {{ ...TypeRef }} defaultValue }} \
+         fragment TypeRef on __Type {{ {type_ref} }}"
+    )
+}
+
+#[tokio::test]
+async fn the_consoles_introspection_query_is_answered_and_deeper_ones_are_refused() {
+    let app = spawn_admin_app().await;
+    let body = gql(&app, ADMIN, &introspection_query(9), json!({})).await;
+    assert_eq!(body["errors"], Value::Null, "{body}");
+    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
+
+    let deeper = gql(&app, ADMIN, &introspection_query(10), json!({})).await;
+    assert_eq!(code(&deeper), Some("BAD_USER_INPUT"), "{deeper}");
+    assert!(deeper["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("nested too deep"));
+
+    // Data beside the schema: the limit of ordinary queries applies.
+    let with_data = introspection_query(9).replacen(
+        "__schema {",
+        "adminUsers(first: 1) { edges { cursor } } __schema {",
+        1,
+    );
+    let mixed = gql(&app, ADMIN, &with_data, json!({})).await;
+    assert_eq!(code(&mixed), Some("BAD_USER_INPUT"), "{mixed}");
+    assert!(mixed["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("nested too deep"));
+}

@@ -4,6 +4,7 @@
 //! request helpers.
 
 pub mod binary;
+pub mod browser;
 pub mod db;
 pub mod kratos;
 pub mod proxy;
