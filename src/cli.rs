@@ -221,13 +221,16 @@ async fn run_migrate(settings: &Settings, status: bool) -> Result<(), Failure> {
             .map_err(anyhow::Error::from)?;
         }
     } else {
-        let applied = identity_link_adapters::postgres::migrate(url).await?;
-        if applied.is_empty() {
+        let migrated = identity_link_adapters::postgres::migrate(url).await?;
+        if migrated.applied.is_empty() {
             writeln!(out, "schema is up to date").map_err(anyhow::Error::from)?;
         }
-        for migration in applied {
+        for migration in migrated.applied {
             writeln!(out, "applied V{} {}", migration.version, migration.name)
                 .map_err(anyhow::Error::from)?;
+        }
+        for line in wiring::collision_report(&migrated.email_collisions) {
+            writeln!(out, "WARNING: {line}").map_err(anyhow::Error::from)?;
         }
     }
     Ok(())

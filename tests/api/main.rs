@@ -7,6 +7,7 @@ mod backfill_runs;
 mod backfill_store;
 mod cli;
 mod conformance;
+mod email_rule;
 mod graphql;
 mod health;
 mod helpers;

@@ -30,6 +30,24 @@ pub fn command(args: &[&str]) -> Command {
     command
 }
 
+/// Runs the binary with `args` against the database at `url`, to completion.
+pub async fn run_on_database(url: &str, args: &[&str]) -> Output {
+    let mut command = command(args);
+    command.env("DATABASE_URL", url);
+    output(command).await
+}
+
+/// Runs `users import` of a CSV file holding `csv` against the database at `url`.
+pub async fn import_csv(url: &str, csv: &str) -> Output {
+    let file = tempfile::Builder::new()
+        .suffix(".csv")
+        .tempfile()
+        .expect("a CSV file");
+    std::fs::write(file.path(), csv).expect("write the CSV");
+    let path = file.path().to_string_lossy().to_string();
+    run_on_database(url, &["users", "import", &path]).await
+}
+
 /// Runs `command` to completion.
 pub async fn output(mut command: Command) -> Output {
     command.output().await.expect("run the binary")
