@@ -11,6 +11,7 @@ mod email_rule;
 mod graphql;
 mod health;
 mod helpers;
+mod hostile_text;
 mod kratos_docs;
 mod openapi;
 mod reconcile;
