@@ -13,6 +13,7 @@ mod health;
 mod helpers;
 mod hostile_text;
 mod kratos_docs;
+mod migrations;
 mod openapi;
 mod reconcile;
 mod reconcile_cli;

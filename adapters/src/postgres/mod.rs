@@ -75,6 +75,12 @@ pub fn pool(settings: &PostgresSettings) -> anyhow::Result<Pool> {
         .map_err(|error| anyhow::anyhow!("cannot build the connection pool: {error}"))
 }
 
+/// The longest a migration statement waits for a lock (`lock_timeout`): a
+/// migration queued behind a long transaction would otherwise block every
+/// query on its table for as long. It fails instead (rolled back) and can be
+/// rerun.
+pub const MIGRATION_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// One migration's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationState {
@@ -108,7 +114,8 @@ pub struct Migrated {
     pub email_collisions: Vec<EmailCollision>,
 }
 
-/// Applies pending migrations under an advisory lock, then completes the email
+/// Applies pending migrations under an advisory lock, each statement waiting
+/// at most [`MIGRATION_LOCK_TIMEOUT`] for its locks, then completes the email
 /// normal form (`email_keys`).
 ///
 /// # Errors
@@ -147,14 +154,26 @@ async fn lock_for_migrating(client: &tokio_postgres::Client) -> anyhow::Result<(
 }
 
 async fn migrate_locked(client: &mut tokio_postgres::Client) -> anyhow::Result<Migrated> {
+    client
+        .batch_execute(&format!(
+            "SET lock_timeout = {}",
+            MIGRATION_LOCK_TIMEOUT.as_millis()
+        ))
+        .await?;
     let report = embedded::migrations::runner()
         .set_grouped(false)
         .set_abort_divergent(true)
         .run_async(client)
         .await
-        .map_err(|error| anyhow::anyhow!("migration failed: {error}"))?;
+        .map_err(|error| {
+            let failure = format!("{:#}", anyhow::Error::new(error));
+            anyhow::anyhow!("migration failed: {}", lock_hint(&failure))
+        })?;
     let email_collisions = email_keys::complete(client).await.map_err(|error| {
-        anyhow::anyhow!("migration failed while completing users.email_normalized: {error:#}")
+        anyhow::anyhow!(
+            "migration failed while completing users.email_normalized: {}",
+            lock_hint(&format!("{error:#}"))
+        )
     })?;
     Ok(Migrated {
         applied: report
@@ -168,6 +187,19 @@ async fn migrate_locked(client: &mut tokio_postgres::Client) -> anyhow::Result<M
             .collect(),
         email_collisions,
     })
+}
+
+/// Adds what a lock timeout means for the operator to a failure's text.
+fn lock_hint(failure: &str) -> String {
+    if failure.contains("lock timeout") {
+        format!(
+            "{failure} (a lock was not granted within {} s: another session holds one on the \
+             table; nothing of the failed step was applied; run it again once that session ends)",
+            MIGRATION_LOCK_TIMEOUT.as_secs()
+        )
+    } else {
+        failure.to_owned()
+    }
 }
 
 /// Every known migration with its applied time, if applied.
