@@ -168,6 +168,7 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
 }
 
 async fn run_serve(settings: Settings) -> Result<(), Failure> {
+    crate::exposure::warn(&settings);
     let app = wiring::build(&settings, Metrics::new()).await?;
     let mut listeners = Vec::new();
     match settings.internal_listen {

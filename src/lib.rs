@@ -10,6 +10,7 @@ pub mod background;
 pub mod cli;
 pub mod config;
 pub mod export;
+pub mod exposure;
 pub mod graphql;
 pub mod import;
 pub mod link;

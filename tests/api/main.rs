@@ -12,6 +12,7 @@ mod graphql;
 mod health;
 mod helpers;
 mod hostile_text;
+mod hygiene;
 mod kratos_docs;
 mod migrations;
 mod openapi;
