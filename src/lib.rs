@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod reconcile;
 pub mod resolve;
 pub mod rest;
+pub mod secrets;
 pub mod serve;
 pub mod telemetry;
 #[cfg(test)]

@@ -18,6 +18,7 @@ use identity_link_ports::{AuditLog, BackfillStore, IdentityProvider, SessionVeri
 use crate::app::App;
 use crate::config::{IdentitySource, Settings};
 use crate::metrics::Metrics;
+use crate::secrets::DatabaseUrl;
 
 /// Delay before the first Kratos retry.
 const KRATOS_BACKOFF: Duration = Duration::from_millis(100);
@@ -100,7 +101,7 @@ pub async fn stores(
     Arc<dyn AuditLog>,
     Option<deadpool_postgres::Pool>,
 )> {
-    match &settings.database_url {
+    match settings.database_url.as_ref().map(DatabaseUrl::expose) {
         Some(url) => {
             if settings.migrate {
                 let migrated = postgres::migrate(url).await?;
@@ -112,7 +113,7 @@ pub async fn stores(
                 }
             }
             let pool = postgres::pool(&PostgresSettings {
-                url: url.clone(),
+                url: url.to_owned(),
                 pool_size: settings.database_pool_size,
                 acquire_timeout: Duration::from_secs(5),
             })?;
@@ -145,15 +146,13 @@ async fn assemble(
     let (users, audit_log, pool) = stores(settings).await?;
     let mut app = App::new(users, identities, audit_log, settings.clone(), metrics);
     if let (Some(pool), Some(url)) = (&pool, &settings.database_url) {
+        let url = url.expose();
         app = app
             .with_webhook_stores(
                 Arc::new(PostgresWebhookDeliveries::new(pool.clone())),
                 Arc::new(PostgresWriteBackQueue::new(pool.clone())),
             )
-            .with_backfill_reports(Arc::new(PostgresBackfillStore::new(
-                pool.clone(),
-                url.clone(),
-            )));
+            .with_backfill_reports(Arc::new(PostgresBackfillStore::new(pool.clone(), url)));
     }
     Ok((app, pool))
 }
@@ -197,7 +196,7 @@ pub async fn build_for_backfill(
     let (app, pool) = assemble(settings, metrics).await?;
     let backfill = match (pool, &settings.database_url) {
         (Some(pool), Some(url)) => {
-            Some(Arc::new(PostgresBackfillStore::new(pool, url.clone())) as Arc<dyn BackfillStore>)
+            Some(Arc::new(PostgresBackfillStore::new(pool, url.expose())) as Arc<dyn BackfillStore>)
         }
         _ => None,
     };

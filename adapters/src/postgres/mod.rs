@@ -28,12 +28,23 @@ mod embedded {
 const MIGRATION_LOCK_KEY: i64 = 0x6964_6c69_6e6b_0001;
 
 /// How to reach Postgres.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PostgresSettings {
     pub url: String,
     pub pool_size: usize,
     /// Longest wait for a pooled connection or a new one.
     pub acquire_timeout: Duration,
+}
+
+/// The URL may hold a password: never printed.
+impl std::fmt::Debug for PostgresSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSettings")
+            .field("url", &"[redacted]")
+            .field("pool_size", &self.pool_size)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Parses a Postgres URL (or key=value string), adding a connect timeout when it has none.
