@@ -116,7 +116,7 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Runtime(error)) => {
-            tracing::error!(error = format!("{error:#}"), "command failed");
+            tracing::error!(error = telemetry::one_line(&error), "command failed");
             eprintln!("error: {error:#}");
             ExitCode::from(1)
         }

@@ -1,5 +1,6 @@
 //! What the running binary says and hides: startup warnings about risky
-//! exposure, and no secret anywhere it writes or answers.
+//! exposure, no secret anywhere it writes or answers, and an unexpected error
+//! logged once, on one line.
 
 use serde_json::json;
 use uuid::Uuid;
@@ -197,4 +198,45 @@ async fn no_secret_shows_in_logs_answers_metrics_health_audit_or_help() {
             assert!(!text.contains(secret), "`{secret}` shows in: {text}");
         }
     }
+}
+
+#[tokio::test]
+async fn an_unexpected_error_is_logged_once_on_one_short_line_without_a_backtrace() {
+    let db = TestDb::create().await;
+    let mut command = binary::command(&["serve"]);
+    command
+        .env("DATABASE_URL", &db.url)
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("RUST_BACKTRACE", "1");
+    let serving = serve(command).await;
+    // A schema the service does not expect: every user query fails.
+    db.client()
+        .await
+        .batch_execute("ALTER TABLE users RENAME COLUMN avatar_url TO avatar_gone")
+        .await
+        .expect("break the schema");
+    let correlation_id = Uuid::new_v4();
+    let response = reqwest::Client::new()
+        .post(serving.url("/rest/internal/identity/resolve"))
+        .header("X-Correlation-Id", correlation_id.to_string())
+        .json(&json!({"kratosIdentityId": Uuid::new_v4()}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 500);
+    let (_, log) = serving.stop().await;
+
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains(r#""level":"ERROR""#))
+        .filter(|line| line.contains(&correlation_id.to_string()))
+        .collect();
+    assert_eq!(errors.len(), 1, "{log}");
+    let line = errors[0];
+    assert!(line.contains("avatar_url"), "the cause is named: {line}");
+    assert!(
+        !line.contains("backtrace") && !line.contains("\\n"),
+        "{line}"
+    );
+    assert!(line.len() < 2048, "{} bytes: {line}", line.len());
 }
