@@ -200,7 +200,7 @@ async fn baseline(url: &str, ids: &[Uuid]) -> anyhow::Result<Duration> {
     let updated = tx
         .execute(
             "UPDATE users SET auth_id = l.auth_id, linked_at = now(), updated_at = now()
-               FROM links l WHERE lower(users.email) = l.email AND users.auth_id IS NULL",
+               FROM links l WHERE users.email_normalized = l.email AND users.auth_id IS NULL",
             &[],
         )
         .await?;

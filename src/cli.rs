@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::rest::Exposure;
 use crate::{graphql, reconcile, rest, serve, telemetry, wiring};
 
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(
     name = "identity-link",
     version,
@@ -116,7 +116,7 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Runtime(error)) => {
-            tracing::error!(error = format!("{error:#}"), "command failed");
+            tracing::error!(error = telemetry::one_line(&error), "command failed");
             eprintln!("error: {error:#}");
             ExitCode::from(1)
         }
@@ -168,6 +168,7 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
 }
 
 async fn run_serve(settings: Settings) -> Result<(), Failure> {
+    crate::exposure::warn(&settings);
     let app = wiring::build(&settings, Metrics::new()).await?;
     let mut listeners = Vec::new();
     match settings.internal_listen {
@@ -201,7 +202,7 @@ fn bound_exposure(bound: &serve::Bound) -> Exposure {
 }
 
 async fn run_migrate(settings: &Settings, status: bool) -> Result<(), Failure> {
-    let Some(url) = &settings.database_url else {
+    let Some(url) = settings.database_url.as_ref().map(|url| url.expose()) else {
         return Err(Failure::Usage(anyhow::anyhow!(
             "migrate needs --database-url (DATABASE_URL); the in-memory store has no schema"
         )));
@@ -221,13 +222,16 @@ async fn run_migrate(settings: &Settings, status: bool) -> Result<(), Failure> {
             .map_err(anyhow::Error::from)?;
         }
     } else {
-        let applied = identity_link_adapters::postgres::migrate(url).await?;
-        if applied.is_empty() {
+        let migrated = identity_link_adapters::postgres::migrate(url).await?;
+        if migrated.applied.is_empty() {
             writeln!(out, "schema is up to date").map_err(anyhow::Error::from)?;
         }
-        for migration in applied {
+        for migration in migrated.applied {
             writeln!(out, "applied V{} {}", migration.version, migration.name)
                 .map_err(anyhow::Error::from)?;
+        }
+        for line in wiring::collision_report(&migrated.email_collisions) {
+            writeln!(out, "WARNING: {line}").map_err(anyhow::Error::from)?;
         }
     }
     Ok(())

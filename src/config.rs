@@ -6,12 +6,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, ValueEnum};
+use identity_link_adapters::kratos::printable;
 use identity_link_ports::{AuthId, TraitPointers};
 use secrecy::SecretString;
 use url::Url;
 use uuid::Uuid;
 
 use crate::link::LinkPolicy;
+use crate::secrets::{DatabaseUrl, SecretArg};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -19,11 +21,13 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Args)]
+/// The command line's configuration as given; it has no `Debug`, so it never
+/// prints (its secrets are also in types that do not).
+#[derive(Clone, Args)]
 pub struct Config {
     /// Postgres URL; unset: an in-memory store that is not durable.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
     /// Connections in the database pool.
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16, global = true)]
     pub database_pool_size: usize,
@@ -40,7 +44,7 @@ pub struct Config {
         global = true,
         hide_env_values = true
     )]
-    pub kratos_admin_token: Option<String>,
+    pub kratos_admin_token: Option<SecretArg>,
     /// Kratos public API, for admin session checks (/sessions/whoami).
     #[arg(long, env = "KRATOS_PUBLIC_URL", global = true)]
     pub kratos_public_url: Option<String>,
@@ -66,13 +70,13 @@ pub struct Config {
     pub internal_listen: Option<String>,
     /// Bearer token that grants admin GraphQL access.
     #[arg(long, env = "ADMIN_TOKEN", global = true, hide_env_values = true)]
-    pub admin_token: Option<String>,
+    pub admin_token: Option<SecretArg>,
     /// Comma-separated Kratos identity ids whose sessions are admins.
     #[arg(long = "admin-identities", env = "ADMIN_IDENTITY_IDS", global = true)]
     pub admin_identities: Option<String>,
     /// When set, webhook calls must carry it in the X-Webhook-Secret header.
     #[arg(long, env = "WEBHOOK_SECRET", global = true, hide_env_values = true)]
-    pub webhook_secret: Option<String>,
+    pub webhook_secret: Option<SecretArg>,
     /// Provisioning needs a verified email address in Kratos.
     #[arg(long, env = "REQUIRE_VERIFIED_EMAIL", default_value_t = true, action = ArgAction::Set, global = true)]
     pub require_verified_email: bool,
@@ -107,7 +111,7 @@ pub struct Config {
 }
 
 /// Where identities come from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum IdentitySource {
     Kratos {
         admin_url: Url,
@@ -117,10 +121,25 @@ pub enum IdentitySource {
     Demo,
 }
 
+/// The admin URL may carry a password (`https://user:password@…`): masked.
+impl std::fmt::Debug for IdentitySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Kratos { admin_url, token } => f
+                .debug_struct("Kratos")
+                .field("admin_url", &printable(admin_url))
+                .field("token", token)
+                .finish(),
+            Self::Fixture(path) => f.debug_tuple("Fixture").field(path).finish(),
+            Self::Demo => f.write_str("Demo"),
+        }
+    }
+}
+
 /// Validated configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
     pub database_pool_size: usize,
     pub migrate: bool,
     pub identities: IdentitySource,
@@ -184,9 +203,8 @@ fn pointer(flag: &str, raw: &str) -> anyhow::Result<String> {
     }
 }
 
-fn secret(raw: Option<&String>) -> Option<SecretString> {
-    raw.filter(|value| !value.is_empty())
-        .map(|value| SecretString::from(value.clone()))
+fn secret(raw: Option<&SecretArg>) -> Option<SecretString> {
+    raw.and_then(SecretArg::to_secret)
 }
 
 impl Config {
@@ -211,8 +229,12 @@ impl Config {
             }
             (None, None) => IdentitySource::Demo,
         };
-        if let Some(url) = &self.database_url {
-            identity_link_adapters::postgres::parse_url(url, Duration::from_secs(5))
+        let database_url = self
+            .database_url
+            .clone()
+            .filter(|url| !url.expose().is_empty());
+        if let Some(url) = &database_url {
+            identity_link_adapters::postgres::parse_url(url.expose(), Duration::from_secs(5))
                 .map_err(|error| anyhow::anyhow!("--database-url: {error}"))?;
         }
         if self.database_pool_size == 0 {
@@ -235,7 +257,7 @@ impl Config {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Settings {
-            database_url: self.database_url.clone().filter(|url| !url.is_empty()),
+            database_url,
             database_pool_size: self.database_pool_size,
             migrate: !self.no_migrate,
             identities,
@@ -269,3 +291,6 @@ impl Config {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

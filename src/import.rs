@@ -1,10 +1,12 @@
 //! `identity-link users import FILE`: existing (unlinked) users from CSV or JSON.
 //! Bad rows are reported with their line (CSV) or index (JSON) and skipped;
-//! every other row is imported, idempotently by email.
+//! every other row is imported, idempotently by email. Text is cleaned as
+//! everything from outside is (`Profile::from_untrusted`); a batch the store
+//! refuses is split until the rows it cannot store are found and reported.
 
 use std::path::Path;
 
-use identity_link_ports::{Email, NewUser, Profile, UserId, UserStore};
+use identity_link_ports::{NewUser, Profile, StoreError, UserId, UserStore};
 use serde::{Deserialize, Serialize};
 
 /// Rows written per statement.
@@ -49,35 +51,33 @@ pub enum ImportError {
     Store(#[from] identity_link_ports::StoreError),
 }
 
-fn text(value: Option<String>) -> Option<String> {
-    value
-        .map(|value| value.trim().to_owned())
-        .filter(|value| !value.is_empty())
-}
-
 fn to_new_user(row: Row) -> Result<NewUser, String> {
-    let email = Email::new(&row.email).map_err(|error| error.to_string())?;
+    let profile = Profile::from_untrusted(
+        &row.email,
+        row.first_name.as_deref(),
+        row.last_name.as_deref(),
+        row.avatar_url.as_deref(),
+    )
+    .map_err(|error| error.to_string())?;
     Ok(NewUser {
         id: UserId::generate(),
-        profile: Profile {
-            email,
-            first_name: text(row.first_name),
-            last_name: text(row.last_name),
-            avatar_url: text(row.avatar_url),
-        },
+        profile,
         auth_id: None,
     })
 }
 
+/// A user read from the file, with where it was read.
+type Located = (String, NewUser);
+
 /// Reads the file into users to import and rows that could not be read.
-fn read_rows(path: &Path) -> Result<(Vec<NewUser>, Vec<InvalidRow>), ImportError> {
+fn read_rows(path: &Path) -> Result<(Vec<Located>, Vec<InvalidRow>), ImportError> {
     let content = std::fs::read_to_string(path).map_err(|error| {
         ImportError::BadFile(format!("cannot read {}: {error}", path.display()))
     })?;
     let mut rows = Vec::new();
     let mut invalid = Vec::new();
     let mut accept = |location: String, row: Result<Row, String>| match row.and_then(to_new_user) {
-        Ok(user) => rows.push(user),
+        Ok(user) => rows.push((location, user)),
         Err(reason) => invalid.push(InvalidRow { location, reason }),
     };
     if content.trim_start().starts_with('[') {
@@ -143,8 +143,8 @@ fn read_rows(path: &Path) -> Result<(Vec<NewUser>, Vec<InvalidRow>), ImportError
 /// Imports the file into `users`.
 ///
 /// # Errors
-/// `BadFile` before anything is written; `Store` when the store fails (batches
-/// written before stay, and a rerun skips them).
+/// `BadFile` before anything is written; `Store` when the store is unavailable
+/// (batches written before stay, and a rerun skips them).
 pub async fn import_file(users: &dyn UserStore, path: &Path) -> Result<ImportReport, ImportError> {
     let (rows, invalid) = read_rows(path)?;
     let mut report = ImportReport {
@@ -153,79 +153,55 @@ pub async fn import_file(users: &dyn UserStore, path: &Path) -> Result<ImportRep
     };
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let batch: Vec<NewUser> = rows.by_ref().take(BATCH).collect();
-        let outcome = users.import(batch).await?;
-        report.added += outcome.added;
-        report.skipped += outcome.skipped;
+        let batch: Vec<Located> = rows.by_ref().take(BATCH).collect();
+        store(users, batch, &mut report).await?;
     }
+    report.invalid.sort_by_key(|row| position(&row.location));
     Ok(report)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use identity_link_adapters::memory::MemoryUserStore;
-
-    fn file(content: &str, extension: &str) -> tempfile::NamedTempFile {
-        let file = tempfile::Builder::new()
-            .suffix(extension)
-            .tempfile()
-            .unwrap();
-        std::fs::write(file.path(), content).unwrap();
-        file
+/// Writes `batch`. A batch the store refuses (anything but being unavailable)
+/// is halved, and the halves written, down to single rows: a row refused on
+/// its own is reported as invalid, every other row is imported.
+async fn store(
+    users: &dyn UserStore,
+    batch: Vec<Located>,
+    report: &mut ImportReport,
+) -> Result<(), ImportError> {
+    let mut pending = vec![batch];
+    while let Some(mut rows) = pending.pop() {
+        let users_of = rows.iter().map(|(_, user)| user.clone()).collect();
+        match users.import(users_of).await {
+            Ok(outcome) => {
+                report.added += outcome.added;
+                report.skipped += outcome.skipped;
+            }
+            Err(error @ StoreError::Unavailable(_)) => return Err(error.into()),
+            Err(StoreError::Unknown(error)) if rows.len() == 1 => {
+                let (location, _) = rows.remove(0);
+                report.invalid.push(InvalidRow {
+                    location,
+                    reason: format!("cannot be stored: {error:#}"),
+                });
+            }
+            Err(StoreError::Unknown(_)) => {
+                let second = rows.split_off(rows.len() / 2);
+                pending.push(second);
+                pending.push(rows);
+            }
+        }
     }
-
-    #[tokio::test]
-    async fn csv_rows_are_imported_once_and_bad_rows_named_by_line() {
-        let store = MemoryUserStore::new();
-        let csv = file(
-            "email,first_name,last_name,avatar_url\n\
-             ada@example.com,Ada,Lovelace,\n\
-             not-an-email,Bad,Row,\n\
-             ADA@example.com,Ada,Again,\n\
-             grace@example.com,Grace,Hopper,https://example.com/g.png\n\
-             short@example.com,Only\n",
-            ".csv",
-        );
-        let report = import_file(&store, csv.path()).await.unwrap();
-        assert_eq!((report.added, report.skipped), (2, 1));
-        let lines: Vec<_> = report.invalid.iter().map(|r| r.location.as_str()).collect();
-        assert_eq!(lines, ["line 3", "line 6"]);
-
-        let again = import_file(&store, csv.path()).await.unwrap();
-        assert_eq!((again.added, again.skipped), (0, 3));
-    }
-
-    #[tokio::test]
-    async fn json_arrays_of_the_same_fields_are_accepted() {
-        let store = MemoryUserStore::new();
-        let json = file(
-            r#"[{"email": "a@example.com", "first_name": "A", "last_name": "B"},
-                {"email": "b@example.com"},
-                {"email": "c@example.com", "unknown": 1},
-                {"first_name": "no email"}]"#,
-            ".json",
-        );
-        let report = import_file(&store, json.path()).await.unwrap();
-        assert_eq!(report.added, 2);
-        let bad: Vec<_> = report.invalid.iter().map(|r| r.location.as_str()).collect();
-        assert_eq!(bad, ["entry 2", "entry 3"]);
-    }
-
-    #[tokio::test]
-    async fn a_wrong_header_or_unreadable_file_imports_nothing() {
-        let store = MemoryUserStore::new();
-        let csv = file("mail,first,last\na@example.com,A,B\n", ".csv");
-        assert!(matches!(
-            import_file(&store, csv.path()).await,
-            Err(ImportError::BadFile(_))
-        ));
-        let missing = import_file(&store, Path::new("/nonexistent/users.csv")).await;
-        assert!(matches!(missing, Err(ImportError::BadFile(_))));
-        let broken = file("[{\"email\": ", ".json");
-        assert!(matches!(
-            import_file(&store, broken.path()).await,
-            Err(ImportError::BadFile(_))
-        ));
-    }
+    Ok(())
 }
+
+/// The row number in a location (`line 7`, `entry 3`), to list rows in file order.
+fn position(location: &str) -> u64 {
+    location
+        .rsplit(' ')
+        .next()
+        .and_then(|number| number.parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests;

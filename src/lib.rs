@@ -10,6 +10,7 @@ pub mod background;
 pub mod cli;
 pub mod config;
 pub mod export;
+pub mod exposure;
 pub mod graphql;
 pub mod import;
 pub mod link;
@@ -18,6 +19,7 @@ pub mod pages;
 pub mod reconcile;
 pub mod resolve;
 pub mod rest;
+pub mod secrets;
 pub mod serve;
 pub mod telemetry;
 #[cfg(test)]

@@ -22,3 +22,31 @@ pub fn init(format: Option<LogFormat>) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
 }
+
+/// An unexpected error as one short log field: its chain of causes on one
+/// line, without a backtrace (even with `RUST_BACKTRACE` set) and without the
+/// line breaks some causes carry (Postgres's DETAIL and HINT).
+pub fn one_line(error: &anyhow::Error) -> String {
+    format!("{error:#}")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn an_error_chain_is_one_line_without_a_backtrace() {
+        let error = anyhow::anyhow!("ERROR: duplicate key\nDETAIL: Key (id)=(1) exists.")
+            .context("database query failed");
+        let line = one_line(&error);
+        assert_eq!(
+            line,
+            "database query failed: ERROR: duplicate key DETAIL: Key (id)=(1) exists."
+        );
+    }
+}

@@ -18,6 +18,7 @@ use identity_link_ports::{AuditLog, BackfillStore, IdentityProvider, SessionVeri
 use crate::app::App;
 use crate::config::{IdentitySource, Settings};
 use crate::metrics::Metrics;
+use crate::secrets::DatabaseUrl;
 
 /// Delay before the first Kratos retry.
 const KRATOS_BACKOFF: Duration = Duration::from_millis(100);
@@ -55,6 +56,40 @@ pub fn identity_provider(
     })
 }
 
+/// Unresolved email collisions listed one by one; the rest are counted.
+const COLLISIONS_LISTED: usize = 20;
+
+/// What `migrate` and startup say about unresolved email collisions, one
+/// line each (at most [`COLLISIONS_LISTED`] and a count of the others).
+pub fn collision_report(collisions: &[postgres::EmailCollision]) -> Vec<String> {
+    let mut lines: Vec<String> = collisions
+        .iter()
+        .take(COLLISIONS_LISTED)
+        .map(|collision| {
+            format!(
+                "user {} has the same email as the older user {}: no lookup by email finds it \
+                 until its email is changed or it is merged into the older one",
+                collision.user_id, collision.kept_user_id
+            )
+        })
+        .collect();
+    if let Some(more) = collisions
+        .len()
+        .checked_sub(COLLISIONS_LISTED)
+        .filter(|n| *n > 0)
+    {
+        lines.push(format!("… and {more} more users like these"));
+    }
+    if !collisions.is_empty() {
+        lines.push(
+            "they are listed by: SELECT c.* FROM users_email_collisions c JOIN users u \
+             ON u.id = c.user_id WHERE u.email_normalized IS NULL"
+                .to_owned(),
+        );
+    }
+    lines
+}
+
 /// The stores the settings name; migrates Postgres first unless told not to.
 ///
 /// # Errors
@@ -66,16 +101,19 @@ pub async fn stores(
     Arc<dyn AuditLog>,
     Option<deadpool_postgres::Pool>,
 )> {
-    match &settings.database_url {
+    match settings.database_url.as_ref().map(DatabaseUrl::expose) {
         Some(url) => {
             if settings.migrate {
-                let applied = postgres::migrate(url).await?;
-                for migration in &applied {
+                let migrated = postgres::migrate(url).await?;
+                for migration in &migrated.applied {
                     tracing::info!(version = migration.version, name = %migration.name, "migration applied");
+                }
+                for line in collision_report(&migrated.email_collisions) {
+                    tracing::warn!("{line}");
                 }
             }
             let pool = postgres::pool(&PostgresSettings {
-                url: url.clone(),
+                url: url.to_owned(),
                 pool_size: settings.database_pool_size,
                 acquire_timeout: Duration::from_secs(5),
             })?;
@@ -108,15 +146,13 @@ async fn assemble(
     let (users, audit_log, pool) = stores(settings).await?;
     let mut app = App::new(users, identities, audit_log, settings.clone(), metrics);
     if let (Some(pool), Some(url)) = (&pool, &settings.database_url) {
+        let url = url.expose();
         app = app
             .with_webhook_stores(
                 Arc::new(PostgresWebhookDeliveries::new(pool.clone())),
                 Arc::new(PostgresWriteBackQueue::new(pool.clone())),
             )
-            .with_backfill_reports(Arc::new(PostgresBackfillStore::new(
-                pool.clone(),
-                url.clone(),
-            )));
+            .with_backfill_reports(Arc::new(PostgresBackfillStore::new(pool.clone(), url)));
     }
     Ok((app, pool))
 }
@@ -160,9 +196,42 @@ pub async fn build_for_backfill(
     let (app, pool) = assemble(settings, metrics).await?;
     let backfill = match (pool, &settings.database_url) {
         (Some(pool), Some(url)) => {
-            Some(Arc::new(PostgresBackfillStore::new(pool, url.clone())) as Arc<dyn BackfillStore>)
+            Some(Arc::new(PostgresBackfillStore::new(pool, url.expose())) as Arc<dyn BackfillStore>)
         }
         _ => None,
     };
     Ok((Arc::new(app), backfill))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn collisions(n: usize) -> Vec<postgres::EmailCollision> {
+        (0..n)
+            .map(|_| postgres::EmailCollision {
+                user_id: Uuid::new_v4(),
+                email: "zoë@example.test".into(),
+                kept_user_id: Uuid::new_v4(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_long_list_of_email_collisions_is_reported_in_a_few_lines() {
+        assert!(collision_report(&[]).is_empty());
+        let few = collisions(2);
+        let report = collision_report(&few);
+        assert_eq!(report.len(), 3);
+        assert!(report[0].contains(&few[0].user_id.to_string()));
+        assert!(report[0].contains(&few[0].kept_user_id.to_string()));
+        let report = collision_report(&collisions(25));
+        assert_eq!(report.len(), COLLISIONS_LISTED + 2);
+        assert_eq!(report[COLLISIONS_LISTED], "… and 5 more users like these");
+        assert!(
+            report.iter().all(|line| !line.contains("zoë")),
+            "no email in logs"
+        );
+    }
 }

@@ -40,12 +40,21 @@ pub struct KratosSettings {
 impl std::fmt::Debug for KratosSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KratosSettings")
-            .field("admin_url", &self.admin_url.as_str())
+            .field("admin_url", &printable(&self.admin_url))
             .field("token", &self.token.as_ref().map(|_| "[redacted]"))
             .field("timeout", &self.timeout)
             .field("retries", &self.retries)
             .finish()
     }
+}
+
+/// `url` without the password it may carry (`https://user:password@…`).
+pub fn printable(url: &Url) -> String {
+    let mut url = url.clone();
+    if url.password().is_some() {
+        let _ = url.set_password(Some("redacted"));
+    }
+    url.to_string()
 }
 
 /// One attempt's failure: worth another attempt, or final.
@@ -141,6 +150,8 @@ impl KratosAdmin {
                     "transport_error"
                 };
                 self.observe(operation, kind);
+                // Without the URL: its query may hold an email being looked up.
+                let error = error.without_url();
                 return Err(Attempt::Retry(format!("{operation}: {kind}: {error}")));
             }
         };
@@ -189,6 +200,7 @@ impl KratosAdmin {
         response: reqwest::Response,
     ) -> Result<T, IdentityError> {
         let bytes = response.bytes().await.map_err(|error| {
+            let error = error.without_url();
             IdentityError::Unavailable(format!("{operation}: reading the body failed: {error}"))
         })?;
         serde_json::from_slice(&bytes)
@@ -310,6 +322,9 @@ impl IdentityProvider for KratosAdmin {
     }
 
     fn describe(&self) -> String {
-        format!("Kratos admin API at {}", self.settings.admin_url)
+        format!(
+            "Kratos admin API at {}",
+            printable(&self.settings.admin_url)
+        )
     }
 }

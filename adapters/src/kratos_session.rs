@@ -122,6 +122,7 @@ impl SessionVerifier for KratosSessions {
             }
         }
         let bytes = response.bytes().await.map_err(|error| {
+            let error = error.without_url();
             SessionError::Unavailable(format!("{OPERATION}: reading the body: {error}"))
         })?;
         let dto: SessionDto = serde_json::from_slice(&bytes)

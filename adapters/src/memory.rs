@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::Utc;
+use identity_link_ports::text::email_key;
 use identity_link_ports::{
     AuditError, AuditEvent, AuditLog, AuditQuery, AuthId, CreateLinkedError, Email, ImportOutcome,
     LinkError, NewUser, Profile, StoreError, User, UserFilter, UserId, UserPage, UserStore,
@@ -47,16 +48,16 @@ fn matches_filter(user: &User, filter: &UserFilter) -> bool {
             return false;
         }
     }
-    match filter.search.as_deref().map(str::to_lowercase) {
+    match filter.search.as_deref() {
         None => true,
-        Some(needle) => [
-            Some(user.email.as_str()),
-            user.first_name.as_deref(),
-            user.last_name.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        .any(|field| field.to_lowercase().contains(&needle)),
+        Some(search) => {
+            let needle = search.to_lowercase();
+            user.email.normalized().contains(&email_key(search))
+                || [user.first_name.as_deref(), user.last_name.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .any(|field| field.to_lowercase().contains(&needle))
+        }
     }
 }
 

@@ -108,7 +108,7 @@ pub struct RunPlan {
 /// One address an identity can be matched by, as the link rule judged it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StagedKey {
-    /// The lowercase, trimmed address.
+    /// The address's normal form ([`crate::text::email_key`]).
     pub email_key: String,
     pub auth_id: AuthId,
     /// The identity has this address verified.

@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::text;
 use crate::types::{AuthId, Email, EmailError, Profile, UserId};
 
 /// Kratos's identity state.
@@ -72,36 +73,29 @@ impl KratosIdentity {
     /// [`ProfileError`] when the email trait is missing, not a string or not an address.
     /// Missing or non-string name and avatar traits are simply absent.
     pub fn profile(&self, pointers: &TraitPointers) -> Result<Profile, ProfileError> {
-        let raw = self
+        let email = self
             .traits
             .pointer(&pointers.email)
             .and_then(Value::as_str)
             .ok_or_else(|| ProfileError::EmailMissing(pointers.email.clone()))?;
-        let email = Email::new(raw).map_err(ProfileError::EmailInvalid)?;
-        let text = |pointer: &str| {
-            self.traits
-                .pointer(pointer)
-                .and_then(Value::as_str)
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        };
-        Ok(Profile {
+        let text = |pointer: &str| self.traits.pointer(pointer).and_then(Value::as_str);
+        Profile::from_untrusted(
             email,
-            first_name: text(&pointers.first_name),
-            last_name: text(&pointers.last_name),
-            avatar_url: text(&pointers.avatar),
-        })
+            text(&pointers.first_name),
+            text(&pointers.last_name),
+            text(&pointers.avatar),
+        )
+        .map_err(ProfileError::EmailInvalid)
     }
 
     /// True when a `verifiable_addresses` entry holds `email` and is verified.
     pub fn is_verified(&self, email: &Email) -> bool {
         self.verifiable_addresses.iter().any(|address| {
-            address.verified && address.value.trim().to_lowercase() == email.normalized()
+            address.verified && text::email_key(&address.value) == email.normalized()
         })
     }
 
-    /// The lowercase addresses this identity can be matched by: the email trait
+    /// The normal forms of the addresses this identity can be matched by: the email trait
     /// and every credentials identifier that is an address.
     pub fn match_keys(&self, pointers: &TraitPointers) -> Vec<String> {
         let mut keys: Vec<String> = self
@@ -248,6 +242,20 @@ mod tests {
         };
         let id = identity(json!({"contact": {"mail": "x@example.org"}}), true);
         assert_eq!(id.profile(&custom).unwrap().email.as_str(), "x@example.org");
+    }
+
+    #[test]
+    fn hostile_traits_are_cleaned_into_the_profile() {
+        let long = "n".repeat(20_000);
+        let id = identity(
+            json!({"email": "ada@example.com\u{0}", "name": {"first": "\u{7}Ada\u{0}", "last": long}}),
+            true,
+        );
+        let profile = id.profile(&TraitPointers::default()).unwrap();
+        assert_eq!(profile.email.as_str(), "ada@example.com");
+        assert_eq!(profile.first_name.as_deref(), Some("Ada"));
+        assert_eq!(profile.last_name.map(|n| n.chars().count()), Some(256));
+        assert!(id.is_verified(&profile.email));
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod backfill;
 mod backfill_report;
 mod identity;
 mod session;
+pub mod text;
 mod types;
 mod users;
 mod webhook;

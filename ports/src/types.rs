@@ -3,6 +3,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::text;
+
 /// Declares a UUID-backed id type: `new`, `as_uuid`, `Display`, serde as the bare UUID.
 macro_rules! uuid_id {
     ($(#[$meta:meta])* $name:ident) => {
@@ -57,7 +59,8 @@ impl UserId {
     }
 }
 
-/// An email address, trimmed, with a lowercase form used for every comparison.
+/// An email address, cleaned of control characters and trimmed, with the
+/// normal form every comparison uses ([`text::email_key`]).
 ///
 /// Validation is deliberately shallow (one `@`, a non-empty local part and a
 /// domain with a dot, no whitespace, at most 254 characters): Kratos validated
@@ -81,7 +84,8 @@ pub enum EmailError {
 
 impl Email {
     pub fn new(raw: &str) -> Result<Self, EmailError> {
-        let trimmed = raw.trim();
+        let cleaned = text::strip_controls(raw);
+        let trimmed = cleaned.as_str();
         if trimmed.is_empty() {
             return Err(EmailError::Empty);
         }
@@ -94,13 +98,13 @@ impl Email {
             && domain.contains('.')
             && !domain.starts_with('.')
             && !domain.ends_with('.')
-            && !trimmed.chars().any(|c| c.is_whitespace() || c.is_control());
+            && !trimmed.chars().any(char::is_whitespace);
         if !valid {
             return Err(malformed());
         }
         Ok(Self {
-            display: trimmed.to_owned(),
-            normalized: trimmed.to_lowercase(),
+            normalized: text::email_key(trimmed),
+            display: cleaned,
         })
     }
 
@@ -109,12 +113,12 @@ impl Email {
         &self.display
     }
 
-    /// The lowercase form every comparison uses.
+    /// The normal form every comparison uses (stored as `users.email_normalized`).
     pub fn normalized(&self) -> &str {
         &self.normalized
     }
 
-    /// True when both denote the same mailbox for this service (case-insensitive).
+    /// True when both denote the same mailbox for this service (same normal form).
     pub fn matches(&self, other: &Email) -> bool {
         self.normalized == other.normalized
     }
@@ -133,6 +137,31 @@ pub struct Profile {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub avatar_url: Option<String>,
+}
+
+impl Profile {
+    /// The one way text from outside (Kratos traits, the webhook, import files)
+    /// becomes a profile: control characters dropped and whitespace trimmed
+    /// everywhere, names cut to [`text::NAME_MAX_CHARS`] characters and the
+    /// avatar URL to [`text::AVATAR_MAX_CHARS`]; a field left empty is absent.
+    ///
+    /// # Errors
+    /// [`EmailError`] when the email is not a usable address once cleaned.
+    pub fn from_untrusted(
+        email: &str,
+        first_name: Option<&str>,
+        last_name: Option<&str>,
+        avatar_url: Option<&str>,
+    ) -> Result<Self, EmailError> {
+        let name =
+            |raw: Option<&str>| raw.and_then(|raw| text::clean_text(raw, text::NAME_MAX_CHARS));
+        Ok(Self {
+            email: Email::new(email)?,
+            first_name: name(first_name),
+            last_name: name(last_name),
+            avatar_url: avatar_url.and_then(|raw| text::clean_text(raw, text::AVATAR_MAX_CHARS)),
+        })
+    }
 }
 
 /// A user of the application.
@@ -209,6 +238,45 @@ mod tests {
         ));
         let long = format!("{}@example.com", "a".repeat(250));
         assert_eq!(Email::new(&long), Err(EmailError::TooLong));
+    }
+
+    #[test]
+    fn emails_lose_control_characters_before_they_are_judged() {
+        let email = Email::new("\u{0}Ada@Example.COM\u{7}\n").unwrap();
+        assert_eq!(email.as_str(), "Ada@Example.COM");
+        assert_eq!(email.normalized(), "ada@example.com");
+        assert!(matches!(
+            Email::new("ada\t@example.com"),
+            Err(EmailError::Malformed(_))
+        ));
+        assert_eq!(Email::new("\u{0}\u{7}"), Err(EmailError::Empty));
+    }
+
+    #[test]
+    fn emails_match_across_unicode_case() {
+        let upper = Email::new("ÉLODIE.ÅSTRÖM@EXAMPLE.TEST").unwrap();
+        let lower = Email::new("élodie.åström@example.test").unwrap();
+        assert!(upper.matches(&lower));
+        assert_eq!(upper.as_str(), "ÉLODIE.ÅSTRÖM@EXAMPLE.TEST");
+    }
+
+    #[test]
+    fn profiles_from_outside_are_cleaned_and_capped() {
+        let long = "x".repeat(20_000);
+        let profile = Profile::from_untrusted(
+            " ada@example.com ",
+            Some("A\u{0}da\u{7}"),
+            Some(&long),
+            Some(&format!("https://example.com/{long}")),
+        )
+        .unwrap();
+        assert_eq!(profile.email.as_str(), "ada@example.com");
+        assert_eq!(profile.first_name.as_deref(), Some("Ada"));
+        assert_eq!(profile.last_name.map(|n| n.chars().count()), Some(256));
+        assert_eq!(profile.avatar_url.map(|a| a.chars().count()), Some(2048));
+        let blank = Profile::from_untrusted("ada@example.com", Some("\u{0} "), None, Some(""));
+        assert_eq!(blank.unwrap().first_name, None);
+        assert!(Profile::from_untrusted("\u{0}", None, None, None).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::auth::Denied;
 use crate::admin::AdminError;
+use crate::telemetry::one_line;
 
 /// `extensions.code` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +81,7 @@ pub fn from_admin(failure: AdminError, correlation_id: Uuid) -> async_graphql::E
     };
     let message = match &failure {
         AdminError::Internal(inner) => {
-            tracing::error!(%correlation_id, error = ?inner, "admin request failed unexpectedly");
+            tracing::error!(%correlation_id, error = one_line(inner), "admin request failed unexpectedly");
             "an unexpected error occurred; see the service log under this correlation id".to_owned()
         }
         AdminError::KratosUnavailable(reason) | AdminError::DatabaseUnavailable(reason) => {

@@ -5,6 +5,7 @@ use poem_openapi::{payload::Json, ApiResponse, Object};
 use uuid::Uuid;
 
 use crate::link::ResolveError;
+use crate::telemetry::one_line;
 
 /// Every error response's body.
 #[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize)]
@@ -92,7 +93,7 @@ impl ApiError {
         };
         let message = match error {
             ResolveError::Internal(inner) => {
-                tracing::error!(%correlation_id, error = ?inner, "resolve failed unexpectedly");
+                tracing::error!(%correlation_id, error = one_line(inner), "resolve failed unexpectedly");
                 "an unexpected error occurred; see the service log under this correlation id"
                     .to_owned()
             }

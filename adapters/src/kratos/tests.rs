@@ -268,3 +268,37 @@ async fn identities_are_found_by_external_id_and_it_can_be_removed() {
     assert_eq!(kratos.find_by_external_id("nobody").await.unwrap(), None);
     kratos.clear_external_id(AuthId::new(id)).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_failed_lookup_does_not_echo_the_email_it_looked_up() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/admin/identities"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
+        .mount(&server)
+        .await;
+    let kratos = KratosAdmin::new(settings(&server, None)).unwrap();
+    let failure = kratos
+        .find_by_identifier("victim@example.com")
+        .await
+        .expect_err("times out");
+    let text = failure.to_string();
+    assert!(text.contains("timeout"), "{text}");
+    assert!(!text.contains("victim"), "{text}");
+}
+
+#[test]
+fn a_password_in_the_admin_url_is_never_printed() {
+    let settings = KratosSettings {
+        admin_url: url::Url::parse("https://ops:hunter2@kratos.example/").unwrap(),
+        token: None,
+        timeout: Duration::from_millis(300),
+        retries: 0,
+        backoff: Duration::from_millis(10),
+    };
+    assert!(!format!("{settings:?}").contains("hunter2"));
+    let kratos = KratosAdmin::new(settings).unwrap();
+    let described = kratos.describe();
+    assert!(!described.contains("hunter2"), "{described}");
+    assert!(described.contains("kratos.example"), "{described}");
+}

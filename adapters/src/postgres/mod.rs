@@ -10,10 +10,12 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 mod audit;
+mod email_keys;
 mod outbox;
 mod users;
 
 pub use audit::PostgresAuditLog;
+pub use email_keys::EmailCollision;
 pub use outbox::{PostgresWebhookDeliveries, PostgresWriteBackQueue};
 pub use users::{user_from_row, PostgresUserStore};
 
@@ -26,12 +28,23 @@ mod embedded {
 const MIGRATION_LOCK_KEY: i64 = 0x6964_6c69_6e6b_0001;
 
 /// How to reach Postgres.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PostgresSettings {
     pub url: String,
     pub pool_size: usize,
     /// Longest wait for a pooled connection or a new one.
     pub acquire_timeout: Duration,
+}
+
+/// The URL may hold a password: never printed.
+impl std::fmt::Debug for PostgresSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSettings")
+            .field("url", &"[redacted]")
+            .field("pool_size", &self.pool_size)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Parses a Postgres URL (or key=value string), adding a connect timeout when it has none.
@@ -73,6 +86,12 @@ pub fn pool(settings: &PostgresSettings) -> anyhow::Result<Pool> {
         .map_err(|error| anyhow::anyhow!("cannot build the connection pool: {error}"))
 }
 
+/// The longest a migration statement waits for a lock (`lock_timeout`): a
+/// migration queued behind a long transaction would otherwise block every
+/// query on its table for as long. It fails instead (rolled back) and can be
+/// rerun.
+pub const MIGRATION_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// One migration's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationState {
@@ -95,36 +114,103 @@ async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
     Ok(client)
 }
 
-/// Applies pending migrations under an advisory lock; returns the versions applied now.
+/// What [`migrate`] did, and what it found that an operator must settle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migrated {
+    /// The migrations applied now.
+    pub applied: Vec<MigrationState>,
+    /// Users left without an email normal form because an older user has the
+    /// same one (see `migrations/V5__email_normalized.sql`); reported at every
+    /// run until resolved.
+    pub email_collisions: Vec<EmailCollision>,
+}
+
+/// Applies pending migrations under an advisory lock, each statement waiting
+/// at most [`MIGRATION_LOCK_TIMEOUT`] for its locks, then completes the email
+/// normal form (`email_keys`).
 ///
 /// # Errors
 /// When the database cannot be reached or a migration fails (it is rolled back).
-pub async fn migrate(url: &str) -> anyhow::Result<Vec<MigrationState>> {
+pub async fn migrate(url: &str) -> anyhow::Result<Migrated> {
     let mut client = connect(url).await?;
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
-        .await?;
-    let result = embedded::migrations::runner()
-        .set_grouped(false)
-        .set_abort_divergent(true)
-        .run_async(&mut client)
-        .await;
+    lock_for_migrating(&client).await?;
+    let result = migrate_locked(&mut client).await;
     // The lock is also released when the session ends; unlock explicitly so a
     // pooled or long-lived session cannot keep it.
     let unlocked = client
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
         .await;
-    let report = result.map_err(|error| anyhow::anyhow!("migration failed: {error}"))?;
+    let migrated = result?;
     unlocked?;
-    Ok(report
-        .applied_migrations()
-        .iter()
-        .map(|migration| MigrationState {
-            version: migration.version(),
-            name: migration.name().to_owned(),
-            applied_on: migration.applied_on().map(|at| at.to_string()),
-        })
-        .collect())
+    Ok(migrated)
+}
+
+/// Takes the migration lock, waiting as long as another instance migrates.
+///
+/// It asks again and again rather than waiting in `pg_advisory_lock`: a
+/// session waiting there keeps a snapshot open all along, and
+/// `CREATE INDEX CONCURRENTLY` in the migrating session waits for every such
+/// snapshot to go, which would never happen.
+async fn lock_for_migrating(client: &tokio_postgres::Client) -> anyhow::Result<()> {
+    loop {
+        let locked: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+            .await?
+            .try_get(0)?;
+        if locked {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn migrate_locked(client: &mut tokio_postgres::Client) -> anyhow::Result<Migrated> {
+    client
+        .batch_execute(&format!(
+            "SET lock_timeout = {}",
+            MIGRATION_LOCK_TIMEOUT.as_millis()
+        ))
+        .await?;
+    let report = embedded::migrations::runner()
+        .set_grouped(false)
+        .set_abort_divergent(true)
+        .run_async(client)
+        .await
+        .map_err(|error| {
+            let failure = format!("{:#}", anyhow::Error::new(error));
+            anyhow::anyhow!("migration failed: {}", lock_hint(&failure))
+        })?;
+    let email_collisions = email_keys::complete(client).await.map_err(|error| {
+        anyhow::anyhow!(
+            "migration failed while completing users.email_normalized: {}",
+            lock_hint(&format!("{error:#}"))
+        )
+    })?;
+    Ok(Migrated {
+        applied: report
+            .applied_migrations()
+            .iter()
+            .map(|migration| MigrationState {
+                version: migration.version(),
+                name: migration.name().to_owned(),
+                applied_on: migration.applied_on().map(|at| at.to_string()),
+            })
+            .collect(),
+        email_collisions,
+    })
+}
+
+/// Adds what a lock timeout means for the operator to a failure's text.
+fn lock_hint(failure: &str) -> String {
+    if failure.contains("lock timeout") {
+        format!(
+            "{failure} (a lock was not granted within {} s: another session holds one on the \
+             table; nothing of the failed step was applied; run it again once that session ends)",
+            MIGRATION_LOCK_TIMEOUT.as_secs()
+        )
+    } else {
+        failure.to_owned()
+    }
 }
 
 /// Every known migration with its applied time, if applied.

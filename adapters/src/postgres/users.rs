@@ -1,8 +1,10 @@
-//! Users in Postgres. Uniqueness of emails (case-insensitive) and of links is
-//! the database's: violations are mapped by constraint name to domain errors.
+//! Users in Postgres. Uniqueness of emails (by the normal form the service
+//! computes, stored in `email_normalized`) and of links is the database's:
+//! violations are mapped by constraint name to domain errors.
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
+use identity_link_ports::text::email_key;
 use identity_link_ports::{
     AuthId, CreateLinkedError, Email, ImportOutcome, LinkError, NewUser, Profile, StoreError, User,
     UserFilter, UserId, UserPage, UserStore,
@@ -30,11 +32,11 @@ const BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = 
 const BY_EMAIL: &str = concat!(
     "SELECT ",
     user_columns!(),
-    " FROM users WHERE lower(email) = $1"
+    " FROM users WHERE email_normalized = $1"
 );
 const CREATE: &str = concat!(
-    "INSERT INTO users (id, email, first_name, last_name, avatar_url, auth_id, linked_at)
-     VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $6::uuid IS NULL THEN NULL ELSE now() END)
+    "INSERT INTO users (id, email, first_name, last_name, avatar_url, auth_id, linked_at, email_normalized)
+     VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $6::uuid IS NULL THEN NULL ELSE now() END, $7)
      RETURNING ",
     user_columns!()
 );
@@ -49,15 +51,17 @@ const SET_LINK: &str = concat!(
 );
 const UPDATE_PROFILE: &str = concat!(
     "UPDATE users
-        SET email = $2, first_name = $3, last_name = $4, avatar_url = $5, updated_at = now()
+        SET email = $2, email_normalized = $6, first_name = $3, last_name = $4, avatar_url = $5,
+            updated_at = now()
       WHERE id = $1
       RETURNING ",
     user_columns!()
 );
-// ON CONFLICT DO NOTHING skips emails already present (the case-insensitive
-// unique index); one statement, so a batch is all-or-nothing.
-const IMPORT: &str = "INSERT INTO users (id, email, first_name, last_name, avatar_url)
-     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+// ON CONFLICT DO NOTHING skips emails already present (the unique index on
+// the normal form); one statement, so a batch is all-or-nothing.
+const IMPORT: &str =
+    "INSERT INTO users (id, email, first_name, last_name, avatar_url, email_normalized)
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
      ON CONFLICT DO NOTHING";
 const LIST: &str = concat!(
     "SELECT ",
@@ -65,7 +69,7 @@ const LIST: &str = concat!(
     " FROM users
       WHERE ($1::uuid IS NULL OR id > $1)
         AND ($2::bool IS NULL OR (auth_id IS NOT NULL) = $2)
-        AND ($3::text IS NULL OR email ILIKE $3 OR first_name ILIKE $3 OR last_name ILIKE $3)
+        AND ($3::text IS NULL OR email_normalized LIKE $5 OR first_name ILIKE $3 OR last_name ILIKE $3)
       ORDER BY id
       LIMIT $4"
 );
@@ -98,7 +102,7 @@ pub fn user_from_row(row: &Row) -> Result<User, StoreError> {
     })
 }
 
-/// Escapes `%`, `_` and `\` so that `raw` matches literally inside ILIKE.
+/// Escapes `%`, `_` and `\` so that `raw` matches literally inside (I)LIKE.
 fn like_pattern(raw: &str) -> String {
     let mut escaped = String::with_capacity(raw.len() + 2);
     escaped.push('%');
@@ -198,6 +202,7 @@ impl UserStore for PostgresUserStore {
                     &profile.last_name,
                     &profile.avatar_url,
                     &new.auth_id.map(|id| id.as_uuid()),
+                    &profile.email.normalized(),
                 ],
             )
             .await?;
@@ -256,6 +261,7 @@ impl UserStore for PostgresUserStore {
                     &profile.first_name,
                     &profile.last_name,
                     &profile.avatar_url,
+                    &profile.email.normalized(),
                 ],
             )
             .await?;
@@ -278,6 +284,10 @@ impl UserStore for PostgresUserStore {
             .iter()
             .map(|user| user.profile.email.as_str())
             .collect();
+        let normalized: Vec<&str> = users
+            .iter()
+            .map(|user| user.profile.email.normalized())
+            .collect();
         let first_names: Vec<Option<&str>> = users
             .iter()
             .map(|user| user.profile.first_name.as_deref())
@@ -295,7 +305,14 @@ impl UserStore for PostgresUserStore {
         let added = client
             .execute(
                 &statement,
-                &[&ids, &emails, &first_names, &last_names, &avatars],
+                &[
+                    &ids,
+                    &emails,
+                    &first_names,
+                    &last_names,
+                    &avatars,
+                    &normalized,
+                ],
             )
             .await
             .map_err(store_error)?;
@@ -312,6 +329,10 @@ impl UserStore for PostgresUserStore {
         limit: u32,
     ) -> Result<UserPage, StoreError> {
         let pattern = filter.search.as_deref().map(like_pattern);
+        let email_pattern = filter
+            .search
+            .as_deref()
+            .map(|search| like_pattern(&email_key(search)));
         let rows = self
             .query(
                 LIST,
@@ -320,6 +341,7 @@ impl UserStore for PostgresUserStore {
                     &filter.linked,
                     &pattern,
                     &(i64::from(limit) + 1),
+                    &email_pattern,
                 ],
             )
             .await?;

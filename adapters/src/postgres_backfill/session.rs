@@ -42,10 +42,10 @@ fn walk_sql() -> String {
     format!(
         "SELECT {FACTS_COLUMNS}
            FROM users s
-           LEFT JOIN backfill_stage c ON c.email_key = lower(s.email)
+           LEFT JOIN backfill_stage c ON c.email_key = s.email_normalized
            LEFT JOIN users owner ON owner.auth_id = c.auth_id
            LEFT JOIN (SELECT st.auth_id, count(DISTINCT u.id) AS claimants
-                        FROM backfill_stage st JOIN users u ON lower(u.email) = st.email_key
+                        FROM backfill_stage st JOIN users u ON u.email_normalized = st.email_key
                        WHERE st.keys > 1
                        GROUP BY st.auth_id) cl ON cl.auth_id = c.auth_id
           WHERE s.auth_id IS NULL
@@ -58,10 +58,10 @@ fn facts_for_sql() -> String {
     format!(
         "SELECT {FACTS_COLUMNS}
            FROM users s
-           LEFT JOIN backfill_stage c ON c.email_key = lower(s.email)
+           LEFT JOIN backfill_stage c ON c.email_key = s.email_normalized
            LEFT JOIN users owner ON owner.auth_id = c.auth_id
            LEFT JOIN LATERAL (SELECT count(DISTINCT u.id) AS claimants
-                                FROM backfill_stage st JOIN users u ON lower(u.email) = st.email_key
+                                FROM backfill_stage st JOIN users u ON u.email_normalized = st.email_key
                                WHERE st.auth_id = c.auth_id AND c.keys > 1) cl ON true
           WHERE s.id = ANY($1)
           ORDER BY s.id"

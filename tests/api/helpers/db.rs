@@ -231,10 +231,20 @@ async fn admin() -> tokio_postgres::Client {
 impl TestDb {
     /// Creates an empty database.
     pub async fn create() -> Self {
+        Self::create_with("").await
+    }
+
+    /// Creates an empty database whose collation and ctype are `C`: there,
+    /// Postgres's `lower()` and `ILIKE` leave every non-ASCII letter alone.
+    pub async fn create_c_locale() -> Self {
+        Self::create_with("TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'").await
+    }
+
+    async fn create_with(options: &str) -> Self {
         let name = format!("identity_link_test_{}", Uuid::new_v4().simple());
         admin()
             .await
-            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .batch_execute(&format!("CREATE DATABASE {name} {options}"))
             .await
             .expect("create the test database");
         Self {

@@ -76,7 +76,7 @@ impl Default for Options {
 pub fn settings(options: &Options, database_url: &str, kratos: &MockServer) -> Settings {
     let kratos_url = url::Url::parse(&kratos.uri()).expect("wiremock URI");
     let mut settings = Settings {
-        database_url: Some(database_url.to_owned()),
+        database_url: Some(database_url.into()),
         database_pool_size: 8,
         identities: IdentitySource::Kratos {
             admin_url: kratos_url.clone(),
