@@ -69,7 +69,8 @@ pub async fn stores(
     match &settings.database_url {
         Some(url) => {
             if settings.migrate {
-                let applied = postgres::migrate(url).await?;
+                let applied =
+                    postgres::migrate(settings.database_direct_url().unwrap_or(url)).await?;
                 for migration in &applied {
                     tracing::info!(version = migration.version, name = %migration.name, "migration applied");
                 }
@@ -77,7 +78,7 @@ pub async fn stores(
             let pool = postgres::pool(&PostgresSettings {
                 url: url.clone(),
                 pool_size: settings.database_pool_size,
-                acquire_timeout: Duration::from_secs(5),
+                acquire_timeout: settings.database_timeout,
             })?;
             Ok((
                 Arc::new(PostgresUserStore::new(pool.clone())),
@@ -107,16 +108,13 @@ async fn assemble(
     let identities = identity_provider(settings, &metrics)?;
     let (users, audit_log, pool) = stores(settings).await?;
     let mut app = App::new(users, identities, audit_log, settings.clone(), metrics);
-    if let (Some(pool), Some(url)) = (&pool, &settings.database_url) {
+    if let (Some(pool), Some(url)) = (&pool, settings.database_direct_url()) {
         app = app
             .with_webhook_stores(
                 Arc::new(PostgresWebhookDeliveries::new(pool.clone())),
                 Arc::new(PostgresWriteBackQueue::new(pool.clone())),
             )
-            .with_backfill_reports(Arc::new(PostgresBackfillStore::new(
-                pool.clone(),
-                url.clone(),
-            )));
+            .with_backfill_reports(Arc::new(PostgresBackfillStore::new(pool.clone(), url)));
     }
     Ok((app, pool))
 }
@@ -158,9 +156,9 @@ pub async fn build_for_backfill(
     metrics: Metrics,
 ) -> anyhow::Result<(Arc<App>, Option<Arc<dyn BackfillStore>>)> {
     let (app, pool) = assemble(settings, metrics).await?;
-    let backfill = match (pool, &settings.database_url) {
+    let backfill = match (pool, settings.database_direct_url()) {
         (Some(pool), Some(url)) => {
-            Some(Arc::new(PostgresBackfillStore::new(pool, url.clone())) as Arc<dyn BackfillStore>)
+            Some(Arc::new(PostgresBackfillStore::new(pool, url)) as Arc<dyn BackfillStore>)
         }
         _ => None,
     };

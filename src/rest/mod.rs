@@ -6,6 +6,7 @@ pub mod error;
 mod health;
 mod limit;
 pub mod resolve;
+mod timeout;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -70,7 +71,8 @@ fn allowed(exposure: Exposure, path: &str) -> bool {
     }
 }
 
-/// Every route, behind correlation ids, error bodies and body limits.
+/// Every route, behind correlation ids, error bodies, body limits and the
+/// request timeout.
 pub fn routes(
     app: Arc<App>,
     exposure: Exposure,
@@ -84,6 +86,7 @@ pub fn routes(
         route = route.at("/graphql", graphql);
     }
     let route = route.nest("/", service);
+    let request_timeout = app.settings.http_request_timeout;
     route
         .before(move |request: Request| async move {
             if allowed(exposure, request.uri().path()) {
@@ -98,6 +101,7 @@ pub fn routes(
             MAX_OTHER_BODY_BYTES,
         ))
         .data(app)
+        .with(timeout::RequestTimeout(request_timeout))
         .with(correlation::Correlation)
         .into_endpoint()
         .boxed()

@@ -9,6 +9,7 @@ mod cli;
 mod conformance;
 mod graphql;
 mod health;
+mod http_limits;
 mod helpers;
 mod kratos_docs;
 mod openapi;
