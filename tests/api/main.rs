@@ -14,6 +14,7 @@ mod helpers;
 mod http_limits;
 mod kratos_docs;
 mod openapi;
+mod postgres_tls;
 mod reconcile;
 mod reconcile_cli;
 mod resolve;

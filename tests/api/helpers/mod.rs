@@ -7,6 +7,7 @@ pub mod binary;
 pub mod db;
 pub mod kratos;
 pub mod proxy;
+pub mod tls_postgres;
 
 use std::sync::{Arc, Once};
 use std::time::Duration;
