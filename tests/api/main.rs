@@ -13,6 +13,7 @@ mod health;
 mod helpers;
 mod http_limits;
 mod kratos_docs;
+mod kratos_retry_after;
 mod openapi;
 mod postgres_tls;
 mod reconcile;
