@@ -8,6 +8,7 @@ mod backfill_store;
 mod cli;
 mod conformance;
 mod database_network;
+mod direct_url;
 mod graphql;
 mod health;
 mod helpers;
