@@ -2,18 +2,11 @@
 //! without it they use `DATABASE_URL`.
 
 use crate::helpers::binary::{run, stderr};
+use crate::helpers::db::is_migrated;
 use crate::helpers::TestDb;
 
 async fn migrated(db: &TestDb) -> bool {
-    db.client()
-        .await
-        .query_one(
-            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
-            &[],
-        )
-        .await
-        .expect("query")
-        .get(0)
+    is_migrated(&db.client().await).await
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use identity_link_adapters::postgres::{self, Database, PostgresSettings};
 use uuid::Uuid;
 
 use crate::helpers::binary::{run, stderr};
+use crate::helpers::db::is_migrated;
 use crate::helpers::tls_postgres::{tls_clusters, TlsClusters};
 
 fn root(path: &Path) -> String {
@@ -40,18 +41,12 @@ async fn migrated(clusters: &TlsClusters, db: &str) -> bool {
         db,
         &format!("sslmode=verify-full&{}", root(&clusters.ca)),
     );
-    Database::parse(&url, Duration::from_secs(5))
+    let client = Database::parse(&url, Duration::from_secs(5))
         .expect("URL")
         .connect()
         .await
-        .expect("connect")
-        .query_one(
-            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
-            &[],
-        )
-        .await
-        .expect("query")
-        .get(0)
+        .expect("connect");
+    is_migrated(&client).await
 }
 
 #[tokio::test]

@@ -21,14 +21,18 @@ use super::dsn::{RootCert, SslMode, TlsParams};
 /// When the trusted CAs cannot be read.
 pub fn connector(params: &TlsParams) -> anyhow::Result<MakeRustlsConnect> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let name_unchecked = |chain| {
+        Arc::new(NameUnchecked {
+            chain,
+            provider: provider.clone(),
+        })
+    };
     let verifier: Arc<dyn ServerCertVerifier> = match (params.mode, &params.root_cert) {
         (SslMode::VerifyFull, root) => webpki(root.as_ref(), &provider)?,
-        (SslMode::VerifyCa, root) => Arc::new(ChainOnly(webpki(root.as_ref(), &provider)?)),
+        (SslMode::VerifyCa, root) => name_unchecked(Some(webpki(root.as_ref(), &provider)?)),
         // libpq: `require` with a root certificate behaves like `verify-ca`.
-        (SslMode::Require, Some(root)) => Arc::new(ChainOnly(webpki(Some(root), &provider)?)),
-        (SslMode::Require | SslMode::Prefer | SslMode::Disable, _) => {
-            Arc::new(Unverified(provider.clone()))
-        }
+        (SslMode::Require, Some(root)) => name_unchecked(Some(webpki(Some(root), &provider)?)),
+        (SslMode::Require | SslMode::Prefer | SslMode::Disable, _) => name_unchecked(None),
     };
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -78,12 +82,17 @@ fn webpki(
         .map_err(|error| anyhow::anyhow!("cannot set up TLS verification: {error}"))
 }
 
-/// `verify-ca`: the chain must lead to a trusted CA; the name is not checked
-/// (rustls checks the name only after the chain).
+/// `verify-ca` (a chain given) or `prefer`/`require` without a root
+/// certificate (none: encrypted, not authenticated, as libpq does). The name
+/// is never checked here (rustls checks it only after the chain); handshake
+/// signatures always are.
 #[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
+struct NameUnchecked {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<CryptoProvider>,
+}
 
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for NameUnchecked {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -92,10 +101,10 @@ impl ServerCertVerifier for ChainOnly {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -109,51 +118,11 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// `prefer` and `require` without a root certificate: encrypted, not
-/// authenticated (libpq's meaning); handshake signatures are still checked.
-#[derive(Debug)]
-struct Unverified(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         verify_tls12_signature(
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -167,12 +136,14 @@ impl ServerCertVerifier for Unverified {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 

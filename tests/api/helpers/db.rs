@@ -234,6 +234,18 @@ pub fn start_cluster_with(bin: &Path, options: &str, prepare: impl FnOnce(&Path)
     Cluster { port, dir }
 }
 
+/// Whether any schema migration ran in the database `client` is connected to.
+pub async fn is_migrated(client: &tokio_postgres::Client) -> bool {
+    client
+        .query_one(
+            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
+            &[],
+        )
+        .await
+        .expect("query the migration history")
+        .get(0)
+}
+
 /// A database of its own for one test, dropped when the value is.
 pub struct TestDb {
     pub url: String,
