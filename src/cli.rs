@@ -202,7 +202,7 @@ fn bound_exposure(bound: &serve::Bound) -> Exposure {
 }
 
 async fn run_migrate(settings: &Settings, status: bool) -> Result<(), Failure> {
-    let Some(url) = settings.database_url.as_ref().map(|url| url.expose()) else {
+    let Some(url) = settings.database_direct_url() else {
         return Err(Failure::Usage(anyhow::anyhow!(
             "migrate needs --database-url (DATABASE_URL); the in-memory store has no schema"
         )));

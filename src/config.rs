@@ -31,6 +31,23 @@ pub struct Config {
     /// Connections in the database pool.
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16, global = true)]
     pub database_pool_size: usize,
+    /// Postgres URL for what needs a session of its own (migrations' and
+    /// backfill's locks); default: the database URL.
+    #[arg(
+        long,
+        env = "DATABASE_DIRECT_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_direct_url: Option<DatabaseUrl>,
+    /// Longest wait for a pooled or new database connection, in milliseconds.
+    #[arg(
+        long,
+        env = "DATABASE_TIMEOUT_MS",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub database_timeout_ms: u64,
     /// Skip applying pending schema migrations before the command runs.
     #[arg(long, env = "NO_MIGRATE", global = true)]
     pub no_migrate: bool,
@@ -65,6 +82,22 @@ pub struct Config {
         global = true
     )]
     pub listen: String,
+    /// A connection whose request headers are not complete by then is closed (ms).
+    #[arg(
+        long,
+        env = "HTTP_HEADER_TIMEOUT_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub http_header_timeout_ms: u64,
+    /// A request (body included) not finished by then is answered 503 (ms).
+    #[arg(
+        long,
+        env = "HTTP_REQUEST_TIMEOUT_MS",
+        default_value_t = 30_000,
+        global = true
+    )]
+    pub http_request_timeout_ms: u64,
     /// When set, /rest/internal/* is served only on this address.
     #[arg(long, env = "INTERNAL_LISTEN_ADDR", global = true)]
     pub internal_listen: Option<String>,
@@ -141,6 +174,9 @@ impl std::fmt::Debug for IdentitySource {
 pub struct Settings {
     pub database_url: Option<DatabaseUrl>,
     pub database_pool_size: usize,
+    /// For sessions of their own (locks); `None`: `database_url`.
+    pub database_direct_url: Option<DatabaseUrl>,
+    pub database_timeout: Duration,
     pub migrate: bool,
     pub identities: IdentitySource,
     pub kratos_public_url: Option<Url>,
@@ -148,6 +184,8 @@ pub struct Settings {
     pub kratos_retries: usize,
     pub listen: SocketAddr,
     pub internal_listen: Option<SocketAddr>,
+    pub http_header_timeout: Duration,
+    pub http_request_timeout: Duration,
     pub admin_token: Option<SecretString>,
     pub admin_identities: Vec<AuthId>,
     pub webhook_secret: Option<SecretString>,
@@ -163,6 +201,8 @@ impl Default for Settings {
         Self {
             database_url: None,
             database_pool_size: 16,
+            database_direct_url: None,
+            database_timeout: Duration::from_millis(5000),
             migrate: true,
             identities: IdentitySource::Demo,
             kratos_public_url: None,
@@ -170,6 +210,8 @@ impl Default for Settings {
             kratos_retries: 2,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             internal_listen: None,
+            http_header_timeout: Duration::from_millis(10_000),
+            http_request_timeout: Duration::from_millis(30_000),
             admin_token: None,
             admin_identities: Vec::new(),
             webhook_secret: None,
@@ -177,6 +219,16 @@ impl Default for Settings {
             log_format: None,
             policy: LinkPolicy::default(),
         }
+    }
+}
+
+impl Settings {
+    /// The URL of sessions of their own (locks): the direct URL, else the database URL.
+    pub fn database_direct_url(&self) -> Option<&str> {
+        self.database_direct_url
+            .as_ref()
+            .or(self.database_url.as_ref())
+            .map(DatabaseUrl::expose)
     }
 }
 
@@ -229,13 +281,30 @@ impl Config {
             }
             (None, None) => IdentitySource::Demo,
         };
-        let database_url = self
-            .database_url
-            .clone()
-            .filter(|url| !url.expose().is_empty());
-        if let Some(url) = &database_url {
-            identity_link_adapters::postgres::parse_url(url.expose(), Duration::from_secs(5))
-                .map_err(|error| anyhow::anyhow!("--database-url: {error}"))?;
+        let present =
+            |url: &Option<DatabaseUrl>| url.clone().filter(|url| !url.expose().is_empty());
+        let database_url = present(&self.database_url);
+        let database_direct_url = present(&self.database_direct_url);
+        for (flag, url) in [
+            ("database-url", &database_url),
+            ("database-direct-url", &database_direct_url),
+        ] {
+            if let Some(url) = url {
+                identity_link_adapters::postgres::parse_url(
+                    url.expose(),
+                    Duration::from_millis(self.database_timeout_ms.max(1)),
+                )
+                .map_err(|error| anyhow::anyhow!("--{flag}: {error:#}"))?;
+            }
+        }
+        for (flag, value) in [
+            ("database-timeout-ms", self.database_timeout_ms),
+            ("http-header-timeout-ms", self.http_header_timeout_ms),
+            ("http-request-timeout-ms", self.http_request_timeout_ms),
+        ] {
+            if value == 0 {
+                anyhow::bail!("--{flag} must be at least 1");
+            }
         }
         if self.database_pool_size == 0 {
             anyhow::bail!("--database-pool-size must be at least 1");
@@ -259,6 +328,8 @@ impl Config {
         Ok(Settings {
             database_url,
             database_pool_size: self.database_pool_size,
+            database_direct_url,
+            database_timeout: Duration::from_millis(self.database_timeout_ms),
             migrate: !self.no_migrate,
             identities,
             kratos_public_url: self
@@ -274,6 +345,8 @@ impl Config {
                 .as_deref()
                 .map(|addr| socket("internal-listen", addr))
                 .transpose()?,
+            http_header_timeout: Duration::from_millis(self.http_header_timeout_ms),
+            http_request_timeout: Duration::from_millis(self.http_request_timeout_ms),
             admin_token: secret(self.admin_token.as_ref()),
             admin_identities,
             webhook_secret: secret(self.webhook_secret.as_ref()),

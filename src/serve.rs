@@ -4,8 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::listener::{Acceptor, AcceptorExt, Listener, TcpListener};
-use poem::Server;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::app::App;
 use crate::background;
@@ -13,12 +14,18 @@ use crate::graphql::Graphql;
 use crate::rest::{self, Exposure};
 use crate::wiring;
 
+mod connection;
+
+pub use connection::Limits;
+
 /// How long in-flight requests may take to finish after a stop signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an idle keep-alive connection stays open.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A bound listener, ready to serve.
 pub struct Bound {
-    acceptor: poem::listener::BoxAcceptor,
+    listener: TcpListener,
     exposure: Exposure,
     pub addr: SocketAddr,
 }
@@ -34,20 +41,62 @@ impl Bound {
 /// # Errors
 /// When the address cannot be bound.
 pub async fn bind(addr: SocketAddr, exposure: Exposure) -> anyhow::Result<Bound> {
-    let acceptor = TcpListener::bind(addr)
-        .into_acceptor()
+    let listener = TcpListener::bind(addr)
         .await
         .map_err(|error| anyhow::anyhow!("cannot listen on {addr}: {error}"))?;
-    let local = acceptor
-        .local_addr()
-        .first()
-        .and_then(|addr| addr.as_socket_addr().copied())
-        .unwrap_or(addr);
+    let local = listener.local_addr().unwrap_or(addr);
     Ok(Bound {
-        acceptor: acceptor.boxed(),
+        listener,
         exposure,
         addr: local,
     })
+}
+
+/// Accepts connections until `stopping` turns true, then waits for the open
+/// ones to finish their requests (at most [`DRAIN_TIMEOUT`]).
+async fn accept_loop(
+    bound: Bound,
+    endpoint: poem::endpoint::BoxEndpoint<'static>,
+    limits: Limits,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let endpoint = Arc::new(endpoint);
+    let mut connections = JoinSet::new();
+    let for_connections = stopping.clone();
+    loop {
+        tokio::select! {
+            () = connection::stopped(&mut stopping) => break,
+            accepted = bound.listener.accept() => match accepted {
+                Ok((socket, _)) => {
+                    let _ = socket.set_nodelay(true);
+                    connections.spawn(connection::serve(
+                        socket,
+                        endpoint.clone(),
+                        limits,
+                        for_connections.clone(),
+                    ));
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: pause, do not spin.
+                    tracing::warn!(%error, addr = %bound.addr, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+        while connections.try_join_next().is_some() {}
+    }
+    drop(bound);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "requests still running after the drain timeout; closing them"
+        );
+        connections.shutdown().await;
+    }
 }
 
 /// Serves every bound listener until `shutdown` resolves, then drains and
@@ -66,32 +115,27 @@ pub async fn run(
         wiring::session_verifier(&app.settings, &app.metrics)?,
     );
     let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
+    let (stopping, stopping_rx) = watch::channel(false);
     let background = background::spawn(app.clone(), stop.subscribe());
-    let servers = listeners.into_iter().map(|bound| {
-        let endpoint = rest::routes(app.clone(), bound.exposure, Some(graphql.endpoint()));
-        let mut stopped = stop.subscribe();
-        tokio::spawn(async move {
-            Server::new_with_acceptor(bound.acceptor)
-                .run_with_graceful_shutdown(
-                    endpoint,
-                    async move {
-                        let _ = stopped.recv().await;
-                    },
-                    Some(DRAIN_TIMEOUT),
-                )
-                .await
+    let limits = Limits {
+        header_timeout: app.settings.http_header_timeout,
+        idle_timeout: IDLE_TIMEOUT,
+    };
+    let servers: Vec<_> = listeners
+        .into_iter()
+        .map(|bound| {
+            let endpoint = rest::routes(app.clone(), bound.exposure, Some(graphql.endpoint()));
+            tokio::spawn(accept_loop(bound, endpoint, limits, stopping_rx.clone()))
         })
-    });
-    let servers: Vec<_> = servers.collect();
+        .collect();
     shutdown.await;
     tracing::info!("stopping: no new connections; finishing in-flight requests");
+    let _ = stopping.send(true);
     let _ = stop.send(());
     let mut failure = None;
     for server in servers {
-        match server.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => failure = Some(anyhow::anyhow!("listener failed: {error}")),
-            Err(error) => failure = Some(anyhow::anyhow!("listener task failed: {error}")),
+        if let Err(error) = server.await {
+            failure = Some(anyhow::anyhow!("listener task failed: {error}"));
         }
     }
     if let Err(error) = background.await {

@@ -104,7 +104,8 @@ pub async fn stores(
     match settings.database_url.as_ref().map(DatabaseUrl::expose) {
         Some(url) => {
             if settings.migrate {
-                let migrated = postgres::migrate(url).await?;
+                let migrated =
+                    postgres::migrate(settings.database_direct_url().unwrap_or(url)).await?;
                 for migration in &migrated.applied {
                     tracing::info!(version = migration.version, name = %migration.name, "migration applied");
                 }
@@ -115,7 +116,7 @@ pub async fn stores(
             let pool = postgres::pool(&PostgresSettings {
                 url: url.to_owned(),
                 pool_size: settings.database_pool_size,
-                acquire_timeout: Duration::from_secs(5),
+                acquire_timeout: settings.database_timeout,
             })?;
             Ok((
                 Arc::new(PostgresUserStore::new(pool.clone())),
@@ -145,8 +146,7 @@ async fn assemble(
     let identities = identity_provider(settings, &metrics)?;
     let (users, audit_log, pool) = stores(settings).await?;
     let mut app = App::new(users, identities, audit_log, settings.clone(), metrics);
-    if let (Some(pool), Some(url)) = (&pool, &settings.database_url) {
-        let url = url.expose();
+    if let (Some(pool), Some(url)) = (&pool, settings.database_direct_url()) {
         app = app
             .with_webhook_stores(
                 Arc::new(PostgresWebhookDeliveries::new(pool.clone())),
@@ -194,9 +194,9 @@ pub async fn build_for_backfill(
     metrics: Metrics,
 ) -> anyhow::Result<(Arc<App>, Option<Arc<dyn BackfillStore>>)> {
     let (app, pool) = assemble(settings, metrics).await?;
-    let backfill = match (pool, &settings.database_url) {
+    let backfill = match (pool, settings.database_direct_url()) {
         (Some(pool), Some(url)) => {
-            Some(Arc::new(PostgresBackfillStore::new(pool, url.expose())) as Arc<dyn BackfillStore>)
+            Some(Arc::new(PostgresBackfillStore::new(pool, url)) as Arc<dyn BackfillStore>)
         }
         _ => None,
     };

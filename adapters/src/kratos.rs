@@ -1,5 +1,6 @@
 //! The Kratos admin API over HTTP (shapes from Kratos's OpenAPI document).
 
+mod budget;
 mod link_header;
 mod model;
 #[cfg(test)]
@@ -18,6 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use url::Url;
 
+pub use budget::{within as within_budget, MAX_WAIT as MAX_RETRY_AFTER_WAIT};
 pub use link_header::next_page_token;
 pub use model::{identity_from_json, IdentityDto};
 
@@ -57,16 +59,27 @@ pub fn printable(url: &Url) -> String {
     url.to_string()
 }
 
-/// One attempt's failure: worth another attempt, or final.
+/// One attempt's failure: worth another attempt (after the wait Kratos
+/// asked for, if it did), or final.
 enum Attempt {
-    Retry(String),
+    Retry {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
     Final(IdentityError),
 }
 
 impl Attempt {
+    fn retry(reason: String) -> Self {
+        Self::Retry {
+            reason,
+            retry_after: None,
+        }
+    }
+
     fn into_error(self) -> IdentityError {
         match self {
-            Self::Retry(reason) => IdentityError::Unavailable(reason),
+            Self::Retry { reason, .. } => IdentityError::Unavailable(reason),
             Self::Final(error) => error,
         }
     }
@@ -152,7 +165,7 @@ impl KratosAdmin {
                 self.observe(operation, kind);
                 // Without the URL: its query may hold an email being looked up.
                 let error = error.without_url();
-                return Err(Attempt::Retry(format!("{operation}: {kind}: {error}")));
+                return Err(Attempt::retry(format!("{operation}: {kind}: {error}")));
             }
         };
         let status = response.status();
@@ -160,16 +173,26 @@ impl KratosAdmin {
         if status.is_success() {
             return Ok(response);
         }
+        let retry_after = matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        )
+        .then(|| response.headers().get(reqwest::header::RETRY_AFTER))
+        .flatten()
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| budget::parse_retry_after(value, std::time::SystemTime::now()));
         let message = model::error_message(response).await;
         Err(match status {
             StatusCode::NOT_FOUND => Attempt::Final(IdentityError::NotFound),
             StatusCode::CONFLICT => Attempt::Final(IdentityError::Conflict(message)),
-            StatusCode::TOO_MANY_REQUESTS => {
-                Attempt::Retry(format!("{operation}: rate limited: {message}"))
-            }
-            s if s.is_server_error() => {
-                Attempt::Retry(format!("{operation}: status {}: {message}", s.as_u16()))
-            }
+            StatusCode::TOO_MANY_REQUESTS => Attempt::Retry {
+                reason: format!("{operation}: rate limited: {message}"),
+                retry_after,
+            },
+            s if s.is_server_error() => Attempt::Retry {
+                reason: format!("{operation}: status {}: {message}", s.as_u16()),
+                retry_after,
+            },
             s => Attempt::Final(IdentityError::Rejected {
                 status: s.as_u16(),
                 message,
@@ -177,22 +200,48 @@ impl KratosAdmin {
         })
     }
 
-    /// Sends with retries; returns the successful response.
+    /// Sends with retries; returns the successful response. A `Retry-After`
+    /// replaces the backoff, within the caller's budget ([`budget`]).
     async fn send(
         &self,
         operation: &'static str,
         build: impl Fn() -> RequestBuilder + Sync,
     ) -> Result<reqwest::Response, IdentityError> {
-        (|| self.attempt(operation, &build))
+        let sent = (|| self.attempt(operation, &build))
             .retry(self.backoff())
-            .when(|failure| matches!(failure, Attempt::Retry(_)))
+            .when(|failure| matches!(failure, Attempt::Retry { .. }))
+            .adjust(|failure, backoff| {
+                let backoff = backoff?;
+                match failure {
+                    Attempt::Retry {
+                        retry_after: Some(asked),
+                        ..
+                    } => budget::wait(*asked, self.settings.timeout),
+                    _ => Some(backoff),
+                }
+            })
             .notify(|failure, delay| {
-                if let Attempt::Retry(reason) = failure {
+                if let Attempt::Retry { reason, .. } = failure {
                     tracing::warn!(operation, %reason, retry_in_ms = delay.as_millis() as u64, "Kratos call failed; retrying");
                 }
             })
-            .await
-            .map_err(Attempt::into_error)
+            .await;
+        match sent {
+            Ok(response) => {
+                budget::refuse(None);
+                Ok(response)
+            }
+            Err(failure) => {
+                if let Attempt::Retry {
+                    retry_after: Some(asked),
+                    ..
+                } = &failure
+                {
+                    budget::refuse(Some(*asked));
+                }
+                Err(failure.into_error())
+            }
+        }
     }
 
     async fn json<T: DeserializeOwned>(

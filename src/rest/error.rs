@@ -46,7 +46,8 @@ pub enum ApiError {
     /// An unexpected failure on the service's side (`internal_error`).
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// A dependency is unavailable (`kratos_unavailable`, `database_unavailable`); retry later.
+    /// A dependency is unavailable (`kratos_unavailable`, `database_unavailable`), or the
+    /// request was not finished in time (`request_timeout`); retry later.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
 }

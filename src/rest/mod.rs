@@ -7,6 +7,7 @@ mod health;
 mod hook;
 mod limit;
 pub mod resolve;
+mod timeout;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -72,7 +73,8 @@ fn allowed(exposure: Exposure, path: &str) -> bool {
     }
 }
 
-/// Every route, behind correlation ids, error bodies and body limits.
+/// Every route, behind correlation ids, error bodies, body limits and the
+/// request timeout.
 pub fn routes(
     app: Arc<App>,
     exposure: Exposure,
@@ -89,6 +91,7 @@ pub fn routes(
             .nest(pages::console::ASSETS_PATH, pages::console::assets());
     }
     let route = route.nest("/", service);
+    let request_timeout = app.settings.http_request_timeout;
     route
         .before(move |request: Request| async move {
             if allowed(exposure, request.uri().path()) {
@@ -103,6 +106,7 @@ pub fn routes(
             MAX_OTHER_BODY_BYTES,
         ))
         .data(app)
+        .with(timeout::RequestTimeout(request_timeout))
         .with(correlation::Correlation)
         .into_endpoint()
         .boxed()

@@ -20,9 +20,9 @@ use identity_link_ports::{
     RevertOutcome, RunId, RunPlan, RunReport, StatusCount, StoreError, Verdict,
 };
 use tokio_postgres::types::FromSql;
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::{Client, Row};
 
-use crate::postgres::{parse_url, store_error};
+use crate::postgres::{store_error, Database, DEFAULT_TIMEOUT};
 
 /// Key of the advisory lock a run or revert holds for its whole session
 /// ("identity-link" in ASCII, truncated, like the migration lock).
@@ -59,17 +59,11 @@ fn column<'a, T: FromSql<'a>>(row: &'a Row, index: usize) -> Result<T, StoreErro
 
 /// A connection of its own, outside the pool.
 async fn connect(url: &str) -> Result<Client, StoreError> {
-    let config = parse_url(url, Duration::from_secs(5)).map_err(StoreError::Unknown)?;
-    let (client, connection) = config
-        .connect(NoTls)
+    Database::parse(url, DEFAULT_TIMEOUT)
+        .map_err(StoreError::Unknown)?
+        .connect()
         .await
-        .map_err(|error| StoreError::Unavailable(format!("cannot connect: {error}")))?;
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::debug!(%error, "backfill session closed");
-        }
-    });
-    Ok(client)
+        .map_err(|error| StoreError::Unavailable(format!("{error:#}")))
 }
 
 /// The session holding the backfill lock, and its run if it recorded one.

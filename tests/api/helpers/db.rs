@@ -143,16 +143,39 @@ fn as_postgres(bin: &Path, args: &[&str]) -> Command {
 }
 
 fn start_cluster(bin: &Path) -> String {
+    let cluster = start_cluster_with(bin, "", |_| {});
+    format!("postgres://postgres@127.0.0.1:{}/postgres", cluster.port)
+}
+
+/// A throwaway cluster made with the local `initdb`/`pg_ctl`, stopped and
+/// removed when the test process exits.
+pub struct Cluster {
+    pub port: u16,
+    /// The cluster's own directory (data directory in `data/`).
+    pub dir: PathBuf,
+}
+
+/// The local PostgreSQL's `bin` directory, or a panic saying what is missing.
+pub fn postgres_bin() -> PathBuf {
+    find_initdb().expect("PostgreSQL's initdb and pg_ctl are installed (see .ci/run)")
+}
+
+/// Starts a cluster with extra `postgres` options, after `prepare` has
+/// adjusted its fresh data directory (certificates, `pg_hba.conf`…).
+pub fn start_cluster_with(bin: &Path, options: &str, prepare: impl FnOnce(&Path)) -> Cluster {
     let dir = std::env::temp_dir().join(format!("identity-link-pg-{}", Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("a directory for the cluster");
-    if is_root() {
-        let status = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(&dir)
-            .status()
-            .expect("chown the cluster directory");
-        assert!(status.success(), "chown of {} failed", dir.display());
-    }
+    let chown = |path: &Path| {
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(path)
+                .status()
+                .expect("chown the cluster directory");
+            assert!(status.success(), "chown of {} failed", path.display());
+        }
+    };
+    chown(&dir);
     let data = dir.join("data");
     let data_str = data.to_string_lossy().to_string();
     let initdb = as_postgres(
@@ -173,12 +196,14 @@ fn start_cluster(bin: &Path) -> String {
         "initdb failed: {}",
         String::from_utf8_lossy(&initdb.stderr)
     );
+    prepare(&data);
+    chown(&data);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port();
     let options = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=500",
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=500 {options}",
         dir.display()
     );
     let log = dir.join("log").to_string_lossy().to_string();
@@ -190,8 +215,9 @@ fn start_cluster(bin: &Path) -> String {
     .expect("run pg_ctl");
     assert!(
         started.status.success(),
-        "pg_ctl start failed: {}",
-        String::from_utf8_lossy(&started.stderr)
+        "pg_ctl start failed: {} {}",
+        String::from_utf8_lossy(&started.stderr),
+        std::fs::read_to_string(&log).unwrap_or_default()
     );
     let stop = as_postgres(
         &bin.join("pg_ctl"),
@@ -205,7 +231,19 @@ fn start_cluster(bin: &Path) -> String {
         "-rf".into(),
         dir.to_string_lossy().to_string(),
     ]);
-    format!("postgres://postgres@127.0.0.1:{port}/postgres")
+    Cluster { port, dir }
+}
+
+/// Whether any schema migration ran in the database `client` is connected to.
+pub async fn is_migrated(client: &tokio_postgres::Client) -> bool {
+    client
+        .query_one(
+            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
+            &[],
+        )
+        .await
+        .expect("query the migration history")
+        .get(0)
 }
 
 /// A database of its own for one test, dropped when the value is.
