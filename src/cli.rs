@@ -169,6 +169,9 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
 
 async fn run_serve(settings: Settings) -> Result<(), Failure> {
     crate::exposure::warn(&settings);
+    // Installed first, so a stop signal during startup or right after the
+    // listeners answer is a graceful stop, never the default kill.
+    let stop = serve::stop_signal();
     let app = wiring::build(&settings, Metrics::new()).await?;
     let mut listeners = Vec::new();
     match settings.internal_listen {
@@ -193,7 +196,7 @@ async fn run_serve(settings: Settings) -> Result<(), Failure> {
     for bound in &listeners {
         tracing::info!(addr = %bound.addr, exposure = ?bound_exposure(bound), identities = %app.identities.describe(), "listening");
     }
-    serve::run(app, listeners, serve::stop_signal()).await?;
+    serve::run(app, listeners, stop).await?;
     Ok(())
 }
 
