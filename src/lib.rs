@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod export;
 pub mod graphql;
+pub mod health_probe;
 pub mod import;
 pub mod link;
 pub mod metrics;

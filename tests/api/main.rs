@@ -9,6 +9,7 @@ mod cli;
 mod conformance;
 mod graphql;
 mod health;
+mod health_cli;
 mod helpers;
 mod kratos_docs;
 mod openapi;

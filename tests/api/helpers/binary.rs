@@ -8,8 +8,9 @@ use tokio::process::Command;
 pub const BIN: &str = env!("CARGO_BIN_EXE_identity-link");
 
 /// Every variable the binary reads that a developer's shell might set.
-const CLEARED: [&str; 8] = [
+const CLEARED: [&str; 9] = [
     "DATABASE_URL",
+    "HEALTH_URL",
     "KRATOS_ADMIN_URL",
     "KRATOS_ADMIN_TOKEN",
     "KRATOS_FIXTURE_PATH",
