@@ -7,6 +7,7 @@ mod backfill_runs;
 mod backfill_store;
 mod cli;
 mod conformance;
+mod deploy_image;
 mod graphql;
 mod health;
 mod health_cli;
