@@ -30,10 +30,11 @@ ENV CARGO_PROFILE_RELEASE_STRIP=symbols \
 COPY Cargo.toml Cargo.lock ./
 COPY ports/Cargo.toml ports/
 COPY adapters/Cargo.toml adapters/
-RUN mkdir -p src ports/src adapters/src benches \
+COPY testcontainers/Cargo.toml testcontainers/
+RUN mkdir -p src ports/src adapters/src testcontainers/src benches \
     && echo 'fn main() {}' > src/main.rs \
     && echo 'fn main() {}' > benches/backfill.rs \
-    && touch src/lib.rs ports/src/lib.rs adapters/src/lib.rs \
+    && touch src/lib.rs ports/src/lib.rs adapters/src/lib.rs testcontainers/src/lib.rs \
     && cargo build --release --locked --bin identity-link
 # The project itself; the crate roots are touched so that cargo sees them as newer than the
 # empty ones built above.
