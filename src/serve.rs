@@ -14,7 +14,7 @@ use crate::rest::{self, Exposure};
 use crate::wiring;
 
 /// How long in-flight requests may take to finish after a stop signal.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A bound listener, ready to serve.
 pub struct Bound {

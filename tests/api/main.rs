@@ -8,6 +8,7 @@ mod backfill_store;
 mod cli;
 mod conformance;
 mod deploy_image;
+mod deploy_kubernetes;
 mod graphql;
 mod health;
 mod health_cli;
