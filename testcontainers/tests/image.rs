@@ -114,23 +114,19 @@ async fn with_a_database_url_a_second_container_finds_the_users_of_the_first() {
         .expect("Postgres's address on the network");
     let database = format!("postgres://postgres:postgres@{address}:5432/postgres");
 
-    let first = start(
+    let on_the_database = || {
         IdentityLink::default()
             .with_database_url(&database)
-            .with_network(&network),
-    )
-    .await;
+            .with_network(&network)
+    };
+
+    let first = start(on_the_database()).await;
     let (status, created) = resolve(&base_url(&first).await.expect("base URL"), ADA).await;
     assert_eq!(status, 200, "{created}");
     assert_eq!(created["created"], true, "{created}");
     first.stop().await.expect("stop the first container");
 
-    let second = start(
-        IdentityLink::default()
-            .with_database_url(&database)
-            .with_network(&network),
-    )
-    .await;
+    let second = start(on_the_database()).await;
     let (status, found) = resolve(&base_url(&second).await.expect("base URL"), ADA).await;
     assert_eq!(status, 200, "{found}");
     assert_eq!(found["created"], false, "{found}");
