@@ -13,7 +13,7 @@ use crate::export::{export, ExportFormat};
 use crate::import::{import_file, ImportError};
 use crate::metrics::Metrics;
 use crate::rest::Exposure;
-use crate::{graphql, reconcile, rest, serve, telemetry, wiring};
+use crate::{graphql, health_probe, reconcile, rest, serve, telemetry, wiring};
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +53,12 @@ pub enum Command {
         /// Only users not linked to an identity.
         #[arg(long)]
         unlinked: bool,
+    },
+    /// Exit 0 when the server's /health/ready answers 200, else 1 saying why.
+    Health {
+        /// Readiness URL (a base URL gets /health/ready); default: --listen on loopback.
+        #[arg(long, env = "HEALTH_URL")]
+        url: Option<String>,
     },
     /// Print the REST OpenAPI document (JSON).
     Openapi,
@@ -135,6 +141,13 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
         }
         Command::GraphqlSchema => {
             print!("{}", graphql::sdl());
+            Ok(())
+        }
+        Command::Health { url } => {
+            let target =
+                health_probe::target(url.as_deref(), settings.listen).map_err(Failure::Usage)?;
+            health_probe::probe(&target).await?;
+            println!("ready: {target}");
             Ok(())
         }
         Command::Serve => run_serve(settings).await,

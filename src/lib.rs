@@ -12,6 +12,7 @@ pub mod config;
 pub mod export;
 pub mod exposure;
 pub mod graphql;
+pub mod health_probe;
 pub mod import;
 pub mod link;
 pub mod metrics;

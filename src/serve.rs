@@ -19,7 +19,7 @@ mod connection;
 pub use connection::Limits;
 
 /// How long in-flight requests may take to finish after a stop signal.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long an idle keep-alive connection stays open.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
