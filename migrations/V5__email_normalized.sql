@@ -31,14 +31,18 @@ CREATE TABLE IF NOT EXISTS users_email_collisions (
 -- written by something else than the service (an older version during a
 -- rolling upgrade, an operator's SQL): ICU's root-locale lowercase, which does
 -- not depend on the ctype, and NFC where the encoding allows it; plain
--- `lower()` only on a server built without ICU.
+-- `lower()` on a server built without ICU or a database whose encoding ICU
+-- cannot serve (SQL_ASCII, as `initdb` makes under the C locale).
 DO $$
 DECLARE
     folded text := 'lower(email)';
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu') THEN
+    BEGIN
+        PERFORM lower('A' COLLATE "und-x-icu");
         folded := 'lower(email COLLATE "und-x-icu")';
-    END IF;
+    EXCEPTION WHEN undefined_object OR feature_not_supported THEN
+        NULL;
+    END;
     IF getdatabaseencoding() = 'UTF8' THEN
         folded := format('normalize(%s, NFC)', folded);
     END IF;

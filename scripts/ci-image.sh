@@ -41,11 +41,12 @@ wait_for() {
 resolves() { [ "$(resolve_status "$1" "$2")" = 200 ]; }
 state_is() { [ "$(docker inspect --format "{{$1}}" "$2")" = "$3" ]; } # state_is FIELD NAME VALUE
 resolve_status() { # resolve_status BASE_URL IDENTITY_ID
+  : > "$work/body" # curl leaves the file alone when nothing answers
   curl -s -o "$work/body" -w '%{http_code}' -X POST "$1/rest/internal/identity/resolve" \
     -H 'content-type: application/json' -d "{\"kratosIdentityId\": \"$2\"}"
 }
-expect_resolve() { # expect_resolve BASE_URL IDENTITY_ID: waits for a 200
-  wait_for 30 resolves "$1" "$2" \
+expect_resolve() { # expect_resolve BASE_URL IDENTITY_ID [SECONDS]: waits for a 200
+  wait_for "${3:-30}" resolves "$1" "$2" \
     || fail "resolve $2 on $1: $(resolve_status "$1" "$2") $(cat "$work/body")"
 }
 cleanup() {
@@ -149,7 +150,12 @@ $compose -f deploy/compose.yaml config -q
 export IDENTITY_LINK_PORT; IDENTITY_LINK_PORT=$(free_port)
 $compose -p "$run" -f deploy/compose.yaml up -d --no-build >/dev/null 2>&1 \
   || fail "compose up: $($compose -p "$run" -f deploy/compose.yaml logs --tail 20 2>&1)"
-expect_resolve "http://127.0.0.1:$IDENTITY_LINK_PORT" "$ADA"
+# Postgres initialises its volume first, then identity-link migrates it.
+wait_for 90 resolves "http://127.0.0.1:$IDENTITY_LINK_PORT" "$ADA" \
+  || fail "resolve on the compose stack: $(resolve_status "http://127.0.0.1:$IDENTITY_LINK_PORT" "$ADA") \
+$(cat "$work/body")
+$($compose -p "$run" -f deploy/compose.yaml ps 2>&1)
+$($compose -p "$run" -f deploy/compose.yaml logs --no-color --tail 15 identity-link 2>&1)"
 $compose -p "$run" -f deploy/compose.yaml down -v >/dev/null 2>&1
 echo "valid; the stack answers resolve on 127.0.0.1:$IDENTITY_LINK_PORT"
 

@@ -58,3 +58,24 @@ async fn a_migration_blocked_by_a_lock_fails_with_exit_1_applies_nothing_and_rer
     assert!(stdout(&rerun).contains("applied V5"), "{}", stdout(&rerun));
     assert!(v5_applied(&db).await);
 }
+
+#[tokio::test]
+async fn migrations_apply_on_a_sql_ascii_database_and_fill_the_normal_form_there() {
+    let db = TestDb::create_sql_ascii().await;
+    let migrated = run_on_database(&db.url, &["migrate"]).await;
+    assert_eq!(migrated.status.code(), Some(0), "{}", stderr(&migrated));
+    assert!(v5_applied(&db).await);
+
+    // A writer that leaves the normal form out gets the database's approximation.
+    let client = db.client().await;
+    let normalized: Option<String> = client
+        .query_one(
+            "INSERT INTO users (id, email, first_name) \
+             VALUES (gen_random_uuid(), 'Ada@Example.TEST', 'Ada') RETURNING email_normalized",
+            &[],
+        )
+        .await
+        .expect("insert without the normal form")
+        .get(0);
+    assert_eq!(normalized.as_deref(), Some("ada@example.test"));
+}

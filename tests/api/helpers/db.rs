@@ -278,6 +278,14 @@ impl TestDb {
         Self::create_with("TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'").await
     }
 
+    /// Creates an empty database in the `SQL_ASCII` encoding, as `initdb`
+    /// makes them under the C locale (the stand-in `postgres` images do):
+    /// ICU collations cannot serve it.
+    pub async fn create_sql_ascii() -> Self {
+        Self::create_with("TEMPLATE template0 ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C'")
+            .await
+    }
+
     async fn create_with(options: &str) -> Self {
         let name = format!("identity_link_test_{}", Uuid::new_v4().simple());
         admin()
