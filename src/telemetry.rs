@@ -83,18 +83,12 @@ pub fn init_for(format: Option<LogFormat>, kind: CommandKind, verbosity: Verbosi
     } else {
         LogFormat::Json
     });
-    let builder = fmt().with_env_filter(filter);
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_writer(crate::terminal::LogWriter::make);
     let _ = match format {
-        LogFormat::Pretty => builder
-            .compact()
-            .with_ansi(colours(terminal))
-            .with_writer(crate::terminal::LogWriter::make)
-            .try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_writer(std::io::stderr)
-            .try_init(),
+        LogFormat::Pretty => builder.compact().with_ansi(colours(terminal)).try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
 }
 

@@ -25,10 +25,10 @@ impl Screen {
     /// Whether the terminal received a colour (an SGR sequence `ESC[…m`).
     pub fn has_colours(&self) -> bool {
         self.text.split('\u{1b}').skip(1).any(|sequence| {
-            sequence
-                .strip_prefix('[')
-                .and_then(|rest| rest.find(|c: char| !(c.is_ascii_digit() || c == ';')))
-                .is_some_and(|end| sequence[1..].as_bytes()[end] == b'm')
+            sequence.strip_prefix('[').is_some_and(|rest| {
+                rest.trim_start_matches(|c: char| c.is_ascii_digit() || c == ';')
+                    .starts_with('m')
+            })
         })
     }
 }
