@@ -10,10 +10,10 @@ use identity_link_ports::UserFilter;
 
 use crate::config::{Config, Settings};
 use crate::export::{export, ExportFormat};
-use crate::import::{import_file, ImportError};
+use crate::import::{import_file_observed, ImportError};
 use crate::metrics::Metrics;
 use crate::rest::Exposure;
-use crate::{graphql, health_probe, reconcile, rest, serve, telemetry, wiring};
+use crate::{graphql, health_probe, reconcile, rest, serve, telemetry, terminal, wiring};
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +24,13 @@ use crate::{graphql, health_probe, reconcile, rest, serve, telemetry, wiring};
 pub struct Cli {
     #[command(flatten)]
     pub config: Config,
+    /// Print only the result (stdout) and errors (stderr): no progress, no logs.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More detail on stderr: -v the command's own debug logs, -vv every library's too.
+    /// RUST_LOG overrides -q and -v; NO_COLOR turns colours off.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -104,7 +111,16 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log_format);
+    let kind = match cli.command {
+        Command::Serve => telemetry::CommandKind::Service,
+        _ => telemetry::CommandKind::OneShot,
+    };
+    telemetry::init_for(
+        settings.log_format,
+        kind,
+        telemetry::Verbosity::from_flags(cli.quiet, cli.verbose),
+    );
+    terminal::init(!cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -173,8 +189,13 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             let (users, _, _) = wiring::stores(&settings).await?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            let count = export(users.as_ref(), &filter, format, &mut out).await?;
-            tracing::info!(users = count, "export finished");
+            let spinner = terminal::spinner("exporting users");
+            let count = export(users.as_ref(), &filter, format, &mut out, &|written| {
+                spinner.set_message(format!("exporting users: {written}"));
+            })
+            .await;
+            spinner.finish_and_clear();
+            tracing::info!(users = count?, "export finished");
             Ok(())
         }
     }
@@ -240,7 +261,10 @@ async fn run_migrate(settings: &Settings, status: bool) -> Result<(), Failure> {
     } else {
         let migrated = identity_link_adapters::postgres::migrate(url).await?;
         if migrated.applied.is_empty() {
-            writeln!(out, "schema is up to date").map_err(anyhow::Error::from)?;
+            let version = migrated
+                .version
+                .map_or(String::new(), |version| format!(" (V{version})"));
+            writeln!(out, "schema is up to date{version}").map_err(anyhow::Error::from)?;
         }
         for migration in migrated.applied {
             writeln!(out, "applied V{} {}", migration.version, migration.name)
@@ -255,7 +279,13 @@ async fn run_migrate(settings: &Settings, status: bool) -> Result<(), Failure> {
 
 async fn run_import(settings: &Settings, file: &std::path::Path) -> Result<(), Failure> {
     let (users, _, _) = wiring::stores(settings).await?;
-    let report = match import_file(users.as_ref(), file).await {
+    let spinner = terminal::spinner("importing users");
+    let imported = import_file_observed(users.as_ref(), file, &|rows| {
+        spinner.set_message(format!("importing users: {rows} rows written"));
+    })
+    .await;
+    spinner.finish_and_clear();
+    let report = match imported {
         Ok(report) => report,
         Err(ImportError::BadFile(reason)) => return Err(Failure::Usage(anyhow::anyhow!(reason))),
         Err(ImportError::Store(error)) => return Err(Failure::Runtime(error.into())),

@@ -56,6 +56,7 @@ const HEADER: [&str; 7] = [
 ];
 
 /// Writes every user matching `filter` to `out`; returns how many.
+/// `written` hears the running count after each page.
 ///
 /// # Errors
 /// When the store fails or `out` cannot be written.
@@ -64,6 +65,7 @@ pub async fn export(
     filter: &UserFilter,
     format: ExportFormat,
     out: &mut dyn Write,
+    written_so_far: &(dyn Fn(u64) + Sync),
 ) -> anyhow::Result<u64> {
     match format {
         ExportFormat::Csv => {
@@ -94,6 +96,7 @@ pub async fn export(
             }
         }
         written += page.users.len() as u64;
+        written_so_far(written);
         after = page.users.last().map(|user| user.id);
         if !page.has_more {
             break;

@@ -146,6 +146,19 @@ fn read_rows(path: &Path) -> Result<(Vec<Located>, Vec<InvalidRow>), ImportError
 /// `BadFile` before anything is written; `Store` when the store is unavailable
 /// (batches written before stay, and a rerun skips them).
 pub async fn import_file(users: &dyn UserStore, path: &Path) -> Result<ImportReport, ImportError> {
+    import_file_observed(users, path, &|_| {}).await
+}
+
+/// [`import_file`], telling `stored` how many rows were written so far after
+/// each batch.
+///
+/// # Errors
+/// As [`import_file`].
+pub async fn import_file_observed(
+    users: &dyn UserStore,
+    path: &Path,
+    stored: &(dyn Fn(u64) + Sync),
+) -> Result<ImportReport, ImportError> {
     let (rows, invalid) = read_rows(path)?;
     let mut report = ImportReport {
         invalid,
@@ -155,6 +168,7 @@ pub async fn import_file(users: &dyn UserStore, path: &Path) -> Result<ImportRep
     while rows.peek().is_some() {
         let batch: Vec<Located> = rows.by_ref().take(BATCH).collect();
         store(users, batch, &mut report).await?;
+        stored(report.added + report.skipped);
     }
     report.invalid.sort_by_key(|row| position(&row.location));
     Ok(report)

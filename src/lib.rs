@@ -23,6 +23,7 @@ pub mod rest;
 pub mod secrets;
 pub mod serve;
 pub mod telemetry;
+pub mod terminal;
 #[cfg(test)]
 mod test_support;
 pub mod webhook;

@@ -1,6 +1,7 @@
-//! Logging: pretty on a terminal, JSON otherwise, filtered by `RUST_LOG`.
-//! Logs go to stderr so that commands printing data (export, openapi) keep
-//! stdout clean.
+//! Logging: pretty on a terminal, JSON otherwise. The filter depends on the
+//! kind of command and on `-q`/`-v`; `RUST_LOG` overrides it. Logs go to
+//! stderr so that commands printing data (export, openapi) keep stdout clean;
+//! on a terminal they are written around the progress bars ([`crate::terminal`]).
 
 use std::io::IsTerminal;
 
@@ -8,19 +9,92 @@ use tracing_subscriber::{fmt, EnvFilter};
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber once; later calls do nothing.
-pub fn init(format: Option<LogFormat>) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let format = format.unwrap_or(if std::io::stderr().is_terminal() {
+/// What a command's logs are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandKind {
+    /// `serve`: a service's logs, INFO from every crate.
+    Service,
+    /// Migrate, backfill, reconcile, import, export, health…: the command's
+    /// own progress, warnings and errors; its libraries only at WARN.
+    OneShot,
+}
+
+/// How much a command says, from `-q` and `-v`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verbosity {
+    /// `-q`: errors only.
+    Quiet,
+    #[default]
+    Normal,
+    /// `-v` (1): the command's own DEBUG; `-vv` (2): every crate's DEBUG; more: TRACE.
+    Verbose(u8),
+}
+
+impl Verbosity {
+    pub fn from_flags(quiet: bool, verbose: u8) -> Self {
+        match (quiet, verbose) {
+            (true, _) => Self::Quiet,
+            (false, 0) => Self::Normal,
+            (false, n) => Self::Verbose(n),
+        }
+    }
+}
+
+/// The crates of identity-link itself.
+const OWN: [&str; 3] = [
+    "identity_link",
+    "identity_link_adapters",
+    "identity_link_ports",
+];
+
+fn own_at(level: &str) -> String {
+    OWN.map(|name| format!("{name}={level}")).join(",")
+}
+
+/// The filter used when `RUST_LOG` is not set.
+pub fn default_filter(kind: CommandKind, verbosity: Verbosity) -> String {
+    match (kind, verbosity) {
+        (_, Verbosity::Quiet) => "error".to_owned(),
+        (CommandKind::Service, Verbosity::Normal) => "info".to_owned(),
+        (CommandKind::OneShot, Verbosity::Normal) => format!("warn,{}", own_at("info")),
+        (CommandKind::Service, Verbosity::Verbose(1)) => format!("info,{}", own_at("debug")),
+        (CommandKind::OneShot, Verbosity::Verbose(1)) => format!("warn,{}", own_at("debug")),
+        (_, Verbosity::Verbose(2)) => "debug".to_owned(),
+        (_, Verbosity::Verbose(_)) => "trace".to_owned(),
+    }
+}
+
+/// Whether colours may be written: a terminal, and `NO_COLOR` unset or empty
+/// (<https://no-color.org>).
+pub fn colours(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+}
+
+/// Installs the global subscriber once for a command; later calls do nothing.
+pub fn init_for(format: Option<LogFormat>, kind: CommandKind, verbosity: Verbosity) {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(directives)
+            .unwrap_or_else(|_| EnvFilter::new(default_filter(kind, verbosity))),
+        _ => EnvFilter::new(default_filter(kind, verbosity)),
+    };
+    let terminal = std::io::stderr().is_terminal();
+    let format = format.unwrap_or(if terminal {
         LogFormat::Pretty
     } else {
         LogFormat::Json
     });
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_writer(crate::terminal::LogWriter::make);
     let _ = match format {
-        LogFormat::Pretty => builder.compact().try_init(),
+        LogFormat::Pretty => builder.compact().with_ansi(colours(terminal)).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+}
+
+/// Installs a service's subscriber (as `serve` has it) once.
+pub fn init(format: Option<LogFormat>) {
+    init_for(format, CommandKind::Service, Verbosity::Normal);
 }
 
 /// An unexpected error as one short log field: its chain of causes on one
@@ -37,7 +111,33 @@ pub fn one_line(error: &anyhow::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::one_line;
+    use super::*;
+
+    #[test]
+    fn one_shot_commands_keep_their_libraries_at_warn() {
+        let filter = default_filter(CommandKind::OneShot, Verbosity::Normal);
+        assert!(filter.starts_with("warn,"), "{filter}");
+        assert!(filter.contains("identity_link=info"), "{filter}");
+        assert_eq!(
+            default_filter(CommandKind::Service, Verbosity::Normal),
+            "info"
+        );
+    }
+
+    #[test]
+    fn quiet_leaves_errors_and_each_v_says_more() {
+        for kind in [CommandKind::Service, CommandKind::OneShot] {
+            assert_eq!(default_filter(kind, Verbosity::Quiet), "error");
+            assert_eq!(default_filter(kind, Verbosity::Verbose(2)), "debug");
+            assert_eq!(default_filter(kind, Verbosity::Verbose(5)), "trace");
+            let one = default_filter(kind, Verbosity::Verbose(1));
+            assert!(one.contains("identity_link=debug"), "{one}");
+            assert!(!one.starts_with("debug"), "{one}");
+            assert!(EnvFilter::try_new(&one).is_ok());
+        }
+        assert_eq!(Verbosity::from_flags(true, 2), Verbosity::Quiet);
+        assert_eq!(Verbosity::from_flags(false, 0), Verbosity::Normal);
+    }
 
     #[test]
     fn an_error_chain_is_one_line_without_a_backtrace() {

@@ -90,6 +90,23 @@ pub fn collision_report(collisions: &[postgres::EmailCollision]) -> Vec<String> 
     lines
 }
 
+/// What the migration step before a command says, in one line:
+/// `schema up to date (V5)` or `applied V6, V7`.
+pub fn migration_line(migrated: &postgres::Migrated) -> String {
+    if migrated.applied.is_empty() {
+        return match migrated.version {
+            Some(version) => format!("schema up to date (V{version})"),
+            None => "schema up to date (no migrations)".to_owned(),
+        };
+    }
+    let versions: Vec<String> = migrated
+        .applied
+        .iter()
+        .map(|migration| format!("V{}", migration.version))
+        .collect();
+    format!("applied {}", versions.join(", "))
+}
+
 /// The stores the settings name; migrates Postgres first unless told not to.
 ///
 /// # Errors
@@ -106,9 +123,7 @@ pub async fn stores(
             if settings.migrate {
                 let migrated =
                     postgres::migrate(settings.database_direct_url().unwrap_or(url)).await?;
-                for migration in &migrated.applied {
-                    tracing::info!(version = migration.version, name = %migration.name, "migration applied");
-                }
+                tracing::info!("{}", migration_line(&migrated));
                 for line in collision_report(&migrated.email_collisions) {
                     tracing::warn!("{line}");
                 }
@@ -216,6 +231,24 @@ mod tests {
                 kept_user_id: Uuid::new_v4(),
             })
             .collect()
+    }
+
+    #[test]
+    fn the_migration_step_says_one_line() {
+        let migration = |version: i32| postgres::MigrationState {
+            version,
+            name: format!("step_{version}"),
+            applied_on: None,
+        };
+        let mut migrated = postgres::Migrated {
+            applied: Vec::new(),
+            email_collisions: Vec::new(),
+            version: Some(5),
+        };
+        assert_eq!(migration_line(&migrated), "schema up to date (V5)");
+        migrated.applied = vec![migration(6), migration(7)];
+        migrated.version = Some(7);
+        assert_eq!(migration_line(&migrated), "applied V6, V7");
     }
 
     #[test]

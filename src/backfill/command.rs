@@ -1,6 +1,6 @@
 //! `identity-link backfill [flags]`, `backfill report`, `backfill revert --run`.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use clap::{Args, Subcommand, ValueEnum};
 use identity_link_ports::{ReportError, RevertError, RunId, Strategy};
@@ -135,7 +135,7 @@ pub async fn run(settings: &Settings, command: BackfillCommand) -> Result<(), Fa
     };
     match command.action {
         None => {
-            let progress = Progress::new(std::io::stderr().is_terminal());
+            let progress = Progress::for_command();
             let summary = super::run(&app, store.as_ref(), &args.options(), &progress)
                 .await
                 .map_err(|error| Failure::Runtime(error.into()))?;

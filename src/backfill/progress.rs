@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use identity_link_ports::{ResolutionStatus, Verdict};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// How often a log line is written when no terminal shows a bar.
 const LOG_EVERY: Duration = Duration::from_secs(2);
@@ -31,11 +31,11 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A bar when `terminal`, else log lines.
-    pub fn new(terminal: bool) -> Self {
+    /// A bar when the terminal shows progress ([`crate::terminal`]), else log lines.
+    pub fn for_command() -> Self {
         // The bar starts ticking with the first news, after the start-up logs.
-        let bar = terminal.then(|| {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        let bar = crate::terminal::shows_progress().then(|| {
+            let bar = crate::terminal::show(ProgressBar::new_spinner());
             bar.set_style(ProgressStyle::default_spinner());
             bar
         });

@@ -56,7 +56,9 @@ pub async fn run_command(settings: &Settings, args: ReconcileArgs) -> Result<(),
     let options = ReconcileOptions {
         sync_profiles: args.sync_profiles,
     };
+    let spinner = crate::terminal::spinner("reconcile: comparing users with Kratos identities");
     let result = reconcile(&app, options).await;
+    spinner.finish_and_clear();
     app.audit.flush().await;
     let report = result.map_err(|error| {
         Failure::Runtime(anyhow::anyhow!("reconcile could not complete: {error}"))

@@ -169,9 +169,27 @@ impl Database {
     }
 }
 
-async fn drive<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(connection: F) {
-    if let Err(error) = connection.await {
-        tracing::debug!(%error, "database connection closed");
+/// Drives a connection. The server's notices ("relation … already exists,
+/// skipping") are logged at DEBUG here: the driver's own handling logs them
+/// at INFO, which would print them on every command's terminal.
+async fn drive<S, T>(mut connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures::StreamExt;
+    let mut messages = futures::stream::poll_fn(|cx| connection.poll_message(cx));
+    while let Some(message) = messages.next().await {
+        match message {
+            Ok(tokio_postgres::AsyncMessage::Notice(notice)) => {
+                tracing::debug!(severity = notice.severity(), "{}", notice.message());
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::debug!(%error, "database connection closed");
+                return;
+            }
+        }
     }
 }
 
@@ -245,6 +263,8 @@ pub struct Migrated {
     /// same one (see `migrations/V5__email_normalized.sql`); reported at every
     /// run until resolved.
     pub email_collisions: Vec<EmailCollision>,
+    /// The schema's version once migrated (the highest applied migration).
+    pub version: Option<i32>,
 }
 
 /// Applies pending migrations under an advisory lock, each statement waiting
@@ -308,7 +328,12 @@ async fn migrate_locked(client: &mut tokio_postgres::Client) -> anyhow::Result<M
             lock_hint(&format!("{error:#}"))
         )
     })?;
+    let version: Option<i32> = client
+        .query_one("SELECT MAX(version) FROM refinery_schema_history", &[])
+        .await?
+        .try_get(0)?;
     Ok(Migrated {
+        version,
         applied: report
             .applied_migrations()
             .iter()

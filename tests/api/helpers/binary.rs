@@ -8,7 +8,7 @@ use tokio::process::Command;
 pub const BIN: &str = env!("CARGO_BIN_EXE_identity-link");
 
 /// Every variable the binary reads that a developer's shell might set.
-const CLEARED: [&str; 10] = [
+pub const CLEARED: [&str; 10] = [
     "DATABASE_DIRECT_URL",
     "DATABASE_URL",
     "HEALTH_URL",

@@ -8,6 +8,7 @@ pub mod browser;
 pub mod db;
 pub mod kratos;
 pub mod proxy;
+pub mod pty;
 pub mod tls_postgres;
 
 use std::sync::{Arc, Once};
