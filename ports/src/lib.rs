@@ -29,7 +29,8 @@ pub use identity::{
 pub use session::{Session, SessionCredential, SessionError, SessionVerifier};
 pub use types::{AuthId, Email, EmailError, NewUser, Profile, User, UserId};
 pub use users::{
-    CreateLinkedError, ImportOutcome, LinkError, StoreError, UserFilter, UserPage, UserStore,
+    ChangeRecord, CreateLinkedError, ImportOutcome, LinkError, StoreError, UserFilter, UserPage,
+    UserStore,
 };
 pub use webhook::{DeliveryRecord, TriggerId, TriggerIdError, WebhookDeliveries};
 pub use writeback::{WriteBack, WriteBackQueue};

@@ -4,11 +4,12 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use deadpool_postgres::{Pool, Transaction};
-use identity_link_ports::{AuthId, ResolutionStatus, RunId, StoreError, Verdict};
+use identity_link_ports::{AuditSource, AuthId, ResolutionStatus, RunId, StoreError, Verdict};
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::column;
+use crate::postgres::outbox::ENQUEUE_MANY_SQL;
 use crate::postgres::{pool_error, store_error, violated_constraint};
 
 /// Attempts per batch: a lost race on an identity, a deadlock or a dropped
@@ -49,10 +50,11 @@ pub(super) async fn apply(
     pool: &Pool,
     run: RunId,
     mut verdicts: Vec<Verdict>,
+    write_back: bool,
 ) -> Result<Vec<Verdict>, StoreError> {
     let mut attempt = 1;
     loop {
-        let failure = match try_apply(pool, run, &verdicts).await {
+        let failure = match try_apply(pool, run, &verdicts, write_back).await {
             Ok(recorded) => return Ok(recorded),
             Err(failure) => failure,
         };
@@ -128,7 +130,12 @@ fn linked_meanwhile(verdict: &mut Verdict, current: Uuid) {
     verdict.detail = Some("linked meanwhile, by something other than this run".into());
 }
 
-async fn try_apply(pool: &Pool, run: RunId, verdicts: &[Verdict]) -> Result<Vec<Verdict>, Failure> {
+async fn try_apply(
+    pool: &Pool,
+    run: RunId,
+    verdicts: &[Verdict],
+    write_back: bool,
+) -> Result<Vec<Verdict>, Failure> {
     let mut recorded = verdicts.to_vec();
     let position: HashMap<Uuid, usize> = recorded
         .iter()
@@ -176,6 +183,9 @@ async fn try_apply(pool: &Pool, run: RunId, verdicts: &[Verdict]) -> Result<Vec<
     let (users, auth_ids): (Vec<Uuid>, Vec<Uuid>) = to_link(&recorded).unzip();
     if !users.is_empty() {
         let updated = link(&tx, run, &users, &auth_ids).await?;
+        if write_back {
+            queue_write_backs(&tx, run, &users, &auth_ids, &updated).await?;
+        }
         let lost: Vec<Uuid> = users
             .iter()
             .filter(|user| !updated.contains(*user))
@@ -240,6 +250,41 @@ async fn link(
         .iter()
         .map(|row| column(row, 0))
         .collect::<Result<_, StoreError>>()?)
+}
+
+/// Queues the write-back of each link made (`updated` of `users`), in the batch's transaction.
+async fn queue_write_backs(
+    tx: &Transaction<'_>,
+    run: RunId,
+    users: &[Uuid],
+    auth_ids: &[Uuid],
+    updated: &HashSet<Uuid>,
+) -> Result<(), Failure> {
+    let (linked_auth, linked_users): (Vec<Uuid>, Vec<Uuid>) = users
+        .iter()
+        .zip(auth_ids)
+        .filter(|(user, _)| updated.contains(*user))
+        .map(|(user, auth_id)| (*auth_id, *user))
+        .unzip();
+    if linked_auth.is_empty() {
+        return Ok(());
+    }
+    let statement = tx
+        .prepare_cached(ENQUEUE_MANY_SQL)
+        .await
+        .map_err(classify)?;
+    tx.execute(
+        &statement,
+        &[
+            &linked_auth,
+            &linked_users,
+            &run.as_uuid(),
+            &AuditSource::Backfill.as_str(),
+        ],
+    )
+    .await
+    .map_err(classify)?;
+    Ok(())
 }
 
 async fn insert_audit(
