@@ -21,9 +21,12 @@ use crate::app::{App, CallContext};
 pub const BATCH: u32 = 20;
 /// Write-backs attempted at once within a pass.
 const CONCURRENCY: usize = 4;
-/// How long a claim lasts: longer than a pass can take with Kratos timing out
-/// on every attempt, so that a live worker is never overtaken by another.
-pub const LEASE: Duration = Duration::from_secs(300);
+/// How long a claim lasts. A worker that dies (a crash, a SIGKILL) leaves its
+/// claims to others after this, so no write-back waits longer than a minute
+/// between attempts. A pass slower than that (Kratos timing out on every
+/// attempt) may see one of its write-backs attempted twice: the patch is
+/// idempotent and settling is by version, so that costs one request.
+pub const LEASE: Duration = Duration::from_secs(60);
 /// Attempts before a write-back is given up (about three and a half hours of
 /// retries a minute apart); `reconcile --sync-external-ids` queues it again.
 pub const MAX_ATTEMPTS: u32 = 210;
