@@ -8,8 +8,6 @@
 //! and a lost race is simply re-read. No process lock is involved, so the rule
 //! holds across any number of instances.
 
-mod decision;
-
 use identity_link_ports::{
     AuditOutcome, AuthId, ChangeRecord, CreateLinkedError, Email, IdentityError, KratosIdentity,
     LinkError, NewUser, Profile, ProfileError, StoreError, TraitPointers, User, UserId, UserStore,
@@ -18,8 +16,9 @@ use serde_json::Value;
 
 use crate::app::CallContext;
 
-pub use decision::{
-    decide, Address, Decision, DecisionPolicy, Facts, Holder, Provisioning, Refusal,
+pub use identity_link_ports::decision::{
+    backfill_status, decide, Address, Decision, DecisionPolicy, Facts, Holder, Provisioning,
+    Refusal,
 };
 
 /// How the rule is configured.

@@ -1,5 +1,6 @@
 //! In-memory adapters with the same semantics as the Postgres ones: the default
-//! store when no database is configured, and the fakes of unit tests.
+//! store when no database is configured, and the fakes of unit tests. (One
+//! file: users, their audit and write-backs share one lock, see `MemoryUserStore`.)
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};

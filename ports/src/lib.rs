@@ -7,6 +7,7 @@
 mod audit;
 mod backfill;
 mod backfill_report;
+pub mod decision;
 mod identity;
 mod session;
 pub mod text;

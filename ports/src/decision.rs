@@ -1,9 +1,10 @@
 //! The link decision, once, as a pure function over facts: resolve, the
-//! webhook, the admin API and backfill (its race handling included) gather the
-//! facts their own way and all ask [`decide`]. What differs between them is a
-//! [`DecisionPolicy`], never a second copy of the rule.
+//! webhook and backfill (its batches' race handling in the store included)
+//! gather the facts their own way and all ask [`decide`]. What differs between
+//! them is a [`DecisionPolicy`], never a second copy of the rule.
 
-use identity_link_ports::{AuthId, UserId};
+use crate::backfill::ResolutionStatus;
+use crate::types::{AuthId, UserId};
 
 /// How the identity holds the email being matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +150,19 @@ pub fn decide(facts: &Facts, policy: &DecisionPolicy) -> Decision {
         Address::Unverified => Decision::Refuse(Refusal::Unverified),
         Address::CredentialsOnly => Decision::Refuse(Refusal::CredentialsOnly),
         Address::Unusable => Decision::Refuse(Refusal::TraitsMissing),
+    }
+}
+
+/// The backfill status of `decision` for `user` (the user whose email matched).
+pub fn backfill_status(decision: Decision, user: UserId) -> ResolutionStatus {
+    match decision {
+        Decision::AlreadyLinked(owner) if owner == user => ResolutionStatus::AlreadyLinked,
+        Decision::AlreadyLinked(_) => ResolutionStatus::Conflict,
+        Decision::Link(_) => ResolutionStatus::Linked,
+        Decision::Refuse(Refusal::HolderLinkedElsewhere) => ResolutionStatus::AlreadyLinked,
+        Decision::Refuse(Refusal::Ambiguous) => ResolutionStatus::Duplicate,
+        Decision::Refuse(Refusal::Unverified) => ResolutionStatus::Unverified,
+        Decision::Refuse(_) | Decision::Provision => ResolutionStatus::Missing,
     }
 }
 
