@@ -1,18 +1,19 @@
 //! Use cases of the admin API: look users and links up, and repair a link by
 //! compare-and-set. Linking judges the identity with the link rule's
-//! [`assess`] and writes with [`UserStore::set_link`], the same primitive the
+//! [`assess`] and writes with [`UserStore::set_link_recorded`], the same primitive the
 //! rule uses, so no admin action can break "one user per identity". Every
 //! change, refused ones included, is audited under the admin's name.
 
 use identity_link_ports::{
-    AuditError, AuditEvent, AuditOutcome, AuditQuery, AuthId, BackfillReports, IdentityError,
-    LinkError, StatusCount, StoreError, User, UserFilter, UserId, UserPage, UserStore,
+    AuditError, AuditEvent, AuditOutcome, AuditQuery, AuthId, BackfillReports, ChangeRecord,
+    IdentityError, LinkError, StatusCount, StoreError, User, UserFilter, UserId, UserPage,
+    UserStore,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::app::{App, CallContext};
-use crate::link::{assess, ResolveError};
+use crate::link::{assess, Journal, ResolveError};
 
 /// Why an admin request did not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -159,27 +160,17 @@ pub async fn link_identity(
     expected: Option<AuthId>,
     context: &CallContext,
 ) -> Result<User, AdminError> {
-    let result = link(app, user_id, auth_id, expected).await;
+    let result = link(app, user_id, auth_id, expected, context).await;
     let events = match &result {
-        Ok((user, detail)) => {
-            let mut events = vec![context.event(
-                "linked",
-                AuditOutcome::Ok,
-                Some(auth_id),
-                Some(user.id),
-                detail.clone(),
-            )];
-            if let Some(previous) = expected.filter(|previous| *previous != auth_id) {
-                events.push(context.event(
-                    "unlinked",
-                    AuditOutcome::Ok,
-                    Some(previous),
-                    Some(user.id),
-                    json!({ "replacedBy": auth_id }),
-                ));
-            }
-            events
-        }
+        // The change committed with its audit events.
+        Ok((_, true)) => Vec::new(),
+        Ok((user, false)) => vec![context.event(
+            "linked",
+            AuditOutcome::Ok,
+            Some(auth_id),
+            Some(user.id),
+            json!({ "expectedAuthId": expected, "unchanged": true }),
+        )],
         Err(error) => vec![refusal(
             context,
             "link",
@@ -189,10 +180,8 @@ pub async fn link_identity(
             expected,
         )],
     };
+    log_changes(&result, context, auth_id, expected);
     finish(app, events).await;
-    if result.is_ok() && expected != Some(auth_id) {
-        crate::writeback::after_link(app, user_id, auth_id, context).await;
-    }
     result.map(|(user, _)| user)
 }
 
@@ -206,34 +195,40 @@ pub async fn unlink_identity(
     expected: AuthId,
     context: &CallContext,
 ) -> Result<User, AdminError> {
-    let result = set_link(app.users.as_ref(), user_id, None, Some(expected)).await;
-    let event = match &result {
-        Ok(user) => context.event(
-            "unlinked",
-            AuditOutcome::Ok,
-            Some(expected),
-            Some(user.id),
-            json!({ "expectedAuthId": expected }),
-        ),
-        Err(error) => refusal(
+    let record = ChangeRecord::audit(context.event(
+        "unlinked",
+        AuditOutcome::Ok,
+        Some(expected),
+        Some(user_id),
+        json!({ "expectedAuthId": expected }),
+    ));
+    let result = set_link(app.users.as_ref(), user_id, None, Some(expected), &record).await;
+    let events = match &result {
+        Ok(_) => {
+            log_event(&record.audit[0]);
+            Vec::new()
+        }
+        Err(error) => vec![refusal(
             context,
             "unlink",
             error,
             Some(expected),
             user_id,
             Some(expected),
-        ),
+        )],
     };
-    finish(app, vec![event]).await;
+    finish(app, events).await;
     result
 }
 
+/// Links as asked; the flag tells whether anything was written (with its audit).
 async fn link(
     app: &App,
     user_id: UserId,
     auth_id: AuthId,
     expected: Option<AuthId>,
-) -> Result<(User, Value), AdminError> {
+    context: &CallContext,
+) -> Result<(User, bool), AdminError> {
     let identity = match app.identities.get_identity(auth_id).await {
         Ok(identity) if identity.id == auth_id => identity,
         Ok(other) => {
@@ -249,24 +244,59 @@ async fn link(
         Err(other) => return Err(AdminError::KratosUnavailable(other.to_string())),
     };
     let candidate = assess(&identity, &app.policy).map_err(AdminError::Unfit)?;
-    let user = if expected == Some(auth_id) {
+    let current = user(app, user_id).await?;
+    if expected == Some(auth_id) {
         // Already linked as the admin believes: nothing to write.
-        let user = user(app, user_id).await?;
-        if user.auth_id != expected {
+        if current.auth_id != expected {
             return Err(AdminError::LinkChanged {
-                current: user.auth_id,
+                current: current.auth_id,
             });
         }
-        user
-    } else {
-        set_link(app.users.as_ref(), user_id, Some(auth_id), expected).await?
-    };
+        return Ok((current, false));
+    }
     let detail = json!({
         "expectedAuthId": expected,
-        "emailMatches": candidate.profile.email.matches(&user.email),
+        "emailMatches": candidate.profile.email.matches(&current.email),
         "emailVerified": candidate.verified,
     });
-    Ok((user, detail))
+    let mut record = Journal::new(context, detail, app.settings.write_back_external_id)
+        .record("linked", auth_id, user_id);
+    if let Some(previous) = expected {
+        record.audit.push(context.event(
+            "unlinked",
+            AuditOutcome::Ok,
+            Some(previous),
+            Some(user_id),
+            json!({ "replacedBy": auth_id }),
+        ));
+    }
+    let user = set_link(
+        app.users.as_ref(),
+        user_id,
+        Some(auth_id),
+        expected,
+        &record,
+    )
+    .await?;
+    Ok((user, true))
+}
+
+/// Logs a committed admin change (its audit rows are in the database already).
+fn log_changes(
+    result: &Result<(User, bool), AdminError>,
+    context: &CallContext,
+    auth_id: AuthId,
+    expected: Option<AuthId>,
+) {
+    if let Ok((user, true)) = result {
+        log_event(&context.event(
+            "linked",
+            AuditOutcome::Ok,
+            Some(auth_id),
+            Some(user.id),
+            json!({ "expectedAuthId": expected }),
+        ));
+    }
 }
 
 async fn set_link(
@@ -274,8 +304,12 @@ async fn set_link(
     user_id: UserId,
     new: Option<AuthId>,
     expected: Option<AuthId>,
+    record: &ChangeRecord,
 ) -> Result<User, AdminError> {
-    match users.set_link(user_id, new, expected).await {
+    match users
+        .set_link_recorded(user_id, new, expected, record)
+        .await
+    {
         Ok(user) => Ok(user),
         Err(LinkError::UserNotFound) => Err(AdminError::UserNotFound(user_id)),
         Err(LinkError::Changed { current }) => Err(AdminError::LinkChanged { current }),
@@ -327,19 +361,26 @@ fn refusal(
 /// Records the events and waits until they are written, so that the audit
 /// shows an admin change as soon as the change is answered.
 async fn finish(app: &App, events: Vec<AuditEvent>) {
+    if events.is_empty() {
+        return;
+    }
     for event in events {
-        tracing::info!(
-            correlation_id = %event.correlation_id,
-            actor = event.actor.as_deref().unwrap_or("-"),
-            action = %event.action,
-            outcome = event.outcome.as_str(),
-            user_id = ?event.user_id.map(|id| id.to_string()),
-            auth_id = ?event.auth_id.map(|id| id.to_string()),
-            "admin link change"
-        );
+        log_event(&event);
         app.audit.record(event);
     }
     app.audit.flush().await;
+}
+
+fn log_event(event: &AuditEvent) {
+    tracing::info!(
+        correlation_id = %event.correlation_id,
+        actor = event.actor.as_deref().unwrap_or("-"),
+        action = %event.action,
+        outcome = event.outcome.as_str(),
+        user_id = ?event.user_id.map(|id| id.to_string()),
+        auth_id = ?event.auth_id.map(|id| id.to_string()),
+        "admin link change"
+    );
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use identity_link_ports::{AuditEvent, AuditLog};
+use identity_link_ports::{AuditError, AuditEvent, AuditLog};
 use prometheus::IntCounter;
 use tokio::sync::{mpsc, oneshot};
 
@@ -94,6 +94,12 @@ async fn append_with_retries(log: &dyn AuditLog, batch: &[AuditEvent], failed: &
     for attempt in 1..=5 {
         match log.append(batch).await {
             Ok(()) => return,
+            // The database refused the batch itself (not an outage): one event
+            // it cannot store must not take the others with it.
+            Err(AuditError::Unknown(error)) if batch.len() > 1 => {
+                tracing::warn!(%error, events = batch.len(), "audit batch refused; writing its events one by one");
+                return append_one_by_one(log, batch, failed).await;
+            }
             Err(error) if attempt < 5 => {
                 tracing::warn!(%error, attempt, events = batch.len(), "audit write failed; retrying");
                 tokio::time::sleep(delay).await;
@@ -104,5 +110,82 @@ async fn append_with_retries(log: &dyn AuditLog, batch: &[AuditEvent], failed: &
                 tracing::error!(%error, events = batch.len(), "audit write failed; events lost");
             }
         }
+    }
+}
+
+/// Appends each event on its own (with the retries of one); logs and counts the
+/// ones refused.
+async fn append_one_by_one(log: &dyn AuditLog, batch: &[AuditEvent], failed: &IntCounter) {
+    for event in batch {
+        if let Err(error) = log.append(std::slice::from_ref(event)).await {
+            failed.inc();
+            tracing::error!(
+                %error,
+                correlation_id = %event.correlation_id,
+                action = %event.action,
+                "the database refused an audit event; it is lost"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use identity_link_ports::{AuditOutcome, AuditQuery, AuditSource};
+    use serde_json::json;
+    use uuid::Uuid;
+
+    use super::*;
+
+    /// Refuses any batch holding an event whose action is `poison`.
+    #[derive(Default)]
+    struct Picky {
+        stored: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl AuditLog for Picky {
+        async fn append(&self, events: &[AuditEvent]) -> Result<(), AuditError> {
+            if events.iter().any(|event| event.action == "poison") {
+                return Err(AuditError::Unknown(anyhow::anyhow!(
+                    "invalid byte sequence"
+                )));
+            }
+            let mut stored = self.stored.lock().unwrap_or_else(|p| p.into_inner());
+            stored.extend(events.iter().map(|event| event.action.clone()));
+            Ok(())
+        }
+
+        async fn query(&self, _: &AuditQuery) -> Result<Vec<AuditEvent>, AuditError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn event(action: &str) -> AuditEvent {
+        AuditEvent {
+            correlation_id: Uuid::new_v4(),
+            occurred_at: chrono::Utc::now(),
+            source: AuditSource::Resolve,
+            action: action.into(),
+            outcome: AuditOutcome::Ok,
+            auth_id: None,
+            user_id: None,
+            actor: None,
+            detail: json!({}),
+        }
+    }
+
+    #[tokio::test]
+    async fn one_refused_event_never_takes_its_batch_with_it() {
+        let log = std::sync::Arc::new(Picky::default());
+        let failed = IntCounter::new("failed", "failed").unwrap();
+        let batch = [event("resolved"), event("poison"), event("resolved")];
+        append_with_retries(log.as_ref(), &batch, &failed).await;
+        let stored = log.stored.lock().unwrap().clone();
+        assert_eq!(stored, vec!["resolved", "resolved"]);
+        assert_eq!(failed.get(), 1);
     }
 }

@@ -1,15 +1,24 @@
 //! The link rule, once: given an identity read from Kratos, return the user it
 //! is linked to, link it to the existing unlinked user holding its (verified)
 //! email, or provision a new linked user. Used by resolve, the webhook and the
-//! admin API; backfill classifies with [`assess`] and links in bulk.
+//! admin API; backfill classifies with [`assess`] and [`decide`] and links in
+//! bulk. Every change is written with its record ([`Journal`]) in one step.
 //!
 //! Concurrency is the store's business: uniqueness constraints decide races,
 //! and a lost race is simply re-read. No process lock is involved, so the rule
 //! holds across any number of instances.
 
 use identity_link_ports::{
-    AuthId, CreateLinkedError, IdentityError, KratosIdentity, LinkError, NewUser, Profile,
-    ProfileError, StoreError, TraitPointers, User, UserId, UserStore,
+    AuditOutcome, AuthId, ChangeRecord, CreateLinkedError, Email, IdentityError, KratosIdentity,
+    LinkError, NewUser, Profile, ProfileError, StoreError, TraitPointers, User, UserId, UserStore,
+};
+use serde_json::Value;
+
+use crate::app::CallContext;
+
+pub use identity_link_ports::decision::{
+    backfill_status, decide, Address, Decision, DecisionPolicy, Facts, Holder, Provisioning,
+    Refusal,
 };
 
 /// How the rule is configured.
@@ -18,6 +27,13 @@ pub struct LinkPolicy {
     /// Provisioning needs the email verified in Kratos.
     pub require_verified_email: bool,
     pub traits: TraitPointers,
+}
+
+impl LinkPolicy {
+    /// The decision policy of requests (resolve, webhook).
+    pub fn decision(&self) -> DecisionPolicy {
+        DecisionPolicy::on_request(self.require_verified_email)
+    }
 }
 
 impl Default for LinkPolicy {
@@ -142,7 +158,51 @@ pub fn assess(identity: &KratosIdentity, policy: &LinkPolicy) -> Result<Candidat
 /// another writer made progress, so a handful is plenty.
 const MAX_RACES: usize = 5;
 
-/// The rule (CONTRACT §3 "Rules") for an identity already read from Kratos.
+/// What a change made by the rule commits with: its audit event (named after
+/// `context`, with `detail`) and, when `write_back`, the pending write-back.
+#[derive(Debug, Clone)]
+pub struct Journal<'a> {
+    pub context: &'a CallContext,
+    pub detail: Value,
+    pub write_back: bool,
+}
+
+impl<'a> Journal<'a> {
+    pub fn new(context: &'a CallContext, detail: Value, write_back: bool) -> Self {
+        Self {
+            context,
+            detail,
+            write_back,
+        }
+    }
+
+    /// The record of `action` on `user`'s link to `auth_id`.
+    pub fn record(&self, action: &str, auth_id: AuthId, user: UserId) -> ChangeRecord {
+        ChangeRecord {
+            audit: vec![self.context.event(
+                action,
+                AuditOutcome::Ok,
+                Some(auth_id),
+                Some(user),
+                self.detail.clone(),
+            )],
+            write_back: self.write_back,
+        }
+    }
+}
+
+/// How the identity holds `email`: the facts' [`Address`].
+pub fn address_of(identity: &KratosIdentity, email: &Email) -> Address {
+    if identity.is_verified(email) {
+        Address::Verified
+    } else {
+        Address::Unverified
+    }
+}
+
+/// The rule (CONTRACT §3 "Rules") for an identity already read from Kratos:
+/// gathers the facts, asks [`decide`], and writes what it decided together
+/// with its record (`journal`).
 ///
 /// # Errors
 /// Every [`ResolveError`] but `IdentityNotFound` and `KratosUnavailable`.
@@ -150,29 +210,46 @@ pub async fn link_or_provision(
     users: &dyn UserStore,
     identity: &KratosIdentity,
     policy: &LinkPolicy,
+    journal: &Journal<'_>,
 ) -> Result<Resolution, ResolveError> {
     let existing = |user: User| Resolution {
         user,
         created: false,
         linked: false,
     };
-    let mut candidate = None;
+    let profile = identity.profile(&policy.traits);
     for _ in 0..MAX_RACES {
-        if let Some(user) = users.find_by_auth_id(identity.id).await? {
-            return Ok(existing(user));
-        }
-        let Candidate { profile, verified } = match &candidate {
-            Some(candidate) => candidate,
-            None => candidate.insert(assess(identity, policy)?),
+        let linked = users.find_by_auth_id(identity.id).await?;
+        let holder = match (&linked, &profile) {
+            (None, Ok(profile)) => users.find_by_email(&profile.email).await?,
+            _ => None,
         };
-        match users.find_by_email(&profile.email).await? {
-            Some(user) if user.auth_id == Some(identity.id) => return Ok(existing(user)),
-            Some(user) if user.auth_id.is_some() => return Err(ResolveError::IdentityDuplicate),
-            Some(user) => {
-                if !verified {
-                    return Err(ResolveError::LinkUnverified);
+        let facts = Facts {
+            auth_id: identity.id,
+            linked_user: linked.as_ref().map(|user| user.id),
+            active: identity.is_active(),
+            address: match &profile {
+                Ok(profile) => address_of(identity, &profile.email),
+                Err(_) => Address::Unusable,
+            },
+            holder: holder.as_ref().map(|user| Holder {
+                user: user.id,
+                linked_to: user.auth_id,
+            }),
+            rival_holders: 0,
+        };
+        match decide(&facts, &policy.decision()) {
+            Decision::AlreadyLinked(_) => {
+                if let Some(user) = linked.or(holder) {
+                    return Ok(existing(user));
                 }
-                match users.set_link(user.id, Some(identity.id), None).await {
+            }
+            Decision::Link(user_id) => {
+                let record = journal.record("linked", identity.id, user_id);
+                match users
+                    .set_link_recorded(user_id, Some(identity.id), None, &record)
+                    .await
+                {
                     Ok(user) => {
                         return Ok(Resolution {
                             user,
@@ -187,16 +264,19 @@ pub async fn link_or_provision(
                     Err(LinkError::Store(error)) => return Err(error.into()),
                 }
             }
-            None => {
-                if policy.require_verified_email && !verified {
-                    return Err(ResolveError::EmailUnverified);
-                }
+            Decision::Provision => {
+                let Ok(profile) = &profile else {
+                    return Err(ResolveError::Internal(anyhow::anyhow!(
+                        "provisioning decided without a profile"
+                    )));
+                };
                 let new = NewUser {
                     id: UserId::generate(),
                     profile: profile.clone(),
                     auth_id: Some(identity.id),
                 };
-                match users.create_linked(new).await {
+                let record = journal.record("created", identity.id, new.id);
+                match users.create_linked_recorded(new, &record).await {
                     Ok(user) => {
                         return Ok(Resolution {
                             user,
@@ -210,12 +290,27 @@ pub async fn link_or_provision(
                     Err(CreateLinkedError::Store(error)) => return Err(error.into()),
                 }
             }
+            Decision::Refuse(refusal) => return Err(refused(refusal, &profile)),
         }
     }
     Err(ResolveError::Internal(anyhow::anyhow!(
         "identity {} lost {MAX_RACES} races in a row; giving up",
         identity.id
     )))
+}
+
+/// The error a request sees for a refusal of the rule.
+fn refused(refusal: Refusal, profile: &Result<Profile, ProfileError>) -> ResolveError {
+    match (refusal, profile) {
+        (Refusal::Inactive, _) => ResolveError::Inactive,
+        (Refusal::TraitsMissing, Err(error)) => ResolveError::TraitsMissing(error.clone()),
+        (Refusal::HolderLinkedElsewhere | Refusal::Ambiguous, _) => ResolveError::IdentityDuplicate,
+        (Refusal::Unverified | Refusal::CredentialsOnly, _) => ResolveError::LinkUnverified,
+        (Refusal::ProvisionUnverified, _) => ResolveError::EmailUnverified,
+        (other, _) => ResolveError::Internal(anyhow::anyhow!(
+            "the link rule refused with {other:?}, which requests never meet"
+        )),
+    }
 }
 
 /// Looks up the linked user without asking Kratos.

@@ -7,20 +7,21 @@ use identity_link_ports::{AuditOutcome, AuthId};
 use serde_json::json;
 
 use crate::app::{App, CallContext};
-use crate::link::{link_or_provision, Resolution, ResolveError};
-use crate::writeback;
+use crate::link::{link_or_provision, Journal, Resolution, ResolveError};
 
 /// Resolves `auth_id` (CONTRACT §3 "Rules") and records one audit event.
 ///
 /// # Errors
 /// Every [`ResolveError`]; nothing is written on failure but the audit event.
+/// A creation or link commits with its audit event (and pending write-back);
+/// other outcomes are audited through the batching sink.
 pub async fn resolve(
     app: &App,
     auth_id: AuthId,
     context: &CallContext,
 ) -> Result<Resolution, ResolveError> {
     let started = Instant::now();
-    let result = resolve_without_audit(app, auth_id).await;
+    let result = resolve_without_audit(app, auth_id, context).await;
     let outcome = match &result {
         Ok(resolution) => resolution.action(),
         Err(error) => error.code(),
@@ -31,6 +32,8 @@ pub async fn resolve(
         .with_label_values(&[if result.is_ok() { "ok" } else { "error" }])
         .observe(started.elapsed().as_secs_f64());
     let event = match &result {
+        // A creation or a link committed with its audit event and write-back.
+        Ok(resolution) if resolution.created || resolution.linked => return result,
         Ok(resolution) => context.event(
             resolution.action(),
             AuditOutcome::Ok,
@@ -46,16 +49,16 @@ pub async fn resolve(
             json!({ "reason": error.to_string() }),
         ),
     };
+    // What changed nothing is audited in batches.
     app.audit.record(event);
-    if let Ok(resolution) = &result {
-        if resolution.created || resolution.linked {
-            writeback::after_link(app, resolution.user.id, auth_id, context).await;
-        }
-    }
     result
 }
 
-async fn resolve_without_audit(app: &App, auth_id: AuthId) -> Result<Resolution, ResolveError> {
+async fn resolve_without_audit(
+    app: &App,
+    auth_id: AuthId,
+    context: &CallContext,
+) -> Result<Resolution, ResolveError> {
     if let Some(user) = app.users.find_by_auth_id(auth_id).await? {
         return Ok(Resolution {
             user,
@@ -70,5 +73,6 @@ async fn resolve_without_audit(app: &App, auth_id: AuthId) -> Result<Resolution,
             identity.id
         )));
     }
-    link_or_provision(app.users.as_ref(), &identity, &app.policy).await
+    let journal = Journal::new(context, json!({}), app.settings.write_back_external_id);
+    link_or_provision(app.users.as_ref(), &identity, &app.policy, &journal).await
 }

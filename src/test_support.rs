@@ -23,7 +23,7 @@ pub struct MemoryWorld {
 pub fn memory_world(settings: Settings) -> MemoryWorld {
     let users = Arc::new(MemoryUserStore::new());
     let kratos = Arc::new(FixtureIdentities::from_identities(Vec::new(), "test"));
-    let audit = Arc::new(MemoryAuditLog::new());
+    let audit = users.audit_log();
     let app = App::new(
         users.clone(),
         kratos.clone(),
@@ -31,6 +31,8 @@ pub fn memory_world(settings: Settings) -> MemoryWorld {
         settings,
         Metrics::new(),
     );
+    let deliveries = app.deliveries.clone();
+    let app = app.with_webhook_stores(deliveries, users.write_backs());
     MemoryWorld {
         app,
         users,

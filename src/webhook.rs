@@ -23,8 +23,7 @@ pub use refusal::{deferred, Refusal};
 use sync::{email_change_conflict, sync_profile, Synced};
 
 use crate::app::{App, CallContext};
-use crate::link::{link_or_provision, ResolveError};
-use crate::writeback;
+use crate::link::{link_or_provision, Journal, ResolveError};
 
 /// How long answered deliveries are kept for redeliveries (Kratos retries within seconds).
 pub const DELIVERY_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -127,7 +126,7 @@ pub async fn handle(
 
     let handled = match kind {
         Kind::Precheck => precheck(app, &delivery.identity).await,
-        Kind::Link => link(app, &delivery.identity).await,
+        Kind::Link => link(app, &delivery.identity, context, &detail).await,
     };
     let handled = match handled {
         Ok(handled) => handled,
@@ -149,12 +148,11 @@ pub async fn handle(
             tracing::warn!(%error, %trigger, "cannot store the webhook answer; a redelivery will run again");
         }
     }
-    let event = handled.event(context, kind, auth_id, detail);
-    app.audit.record(event);
-    if let Handled::Resolved(resolution) = &handled {
-        if resolution.created || resolution.linked {
-            writeback::after_link(app, resolution.user.id, delivery.identity.id, context).await;
-        }
+    // A creation, link or profile change committed with its audit event (and
+    // write-back); what changed nothing is audited in batches.
+    if !handled.committed_its_audit() {
+        app.audit
+            .record(handled.event(context, kind, auth_id, detail));
     }
     Ok(handled.answer())
 }
@@ -211,7 +209,12 @@ async fn precheck(app: &App, hint: &KratosIdentity) -> Result<Handled, ResolveEr
 
 /// A saved identity: the resolve rule on what Kratos holds, then a profile sync
 /// when the identity was linked already.
-async fn link(app: &App, hint: &KratosIdentity) -> Result<Handled, ResolveError> {
+async fn link(
+    app: &App,
+    hint: &KratosIdentity,
+    context: &CallContext,
+    detail: &Value,
+) -> Result<Handled, ResolveError> {
     let identity = match app.identities.get_identity(hint.id).await {
         Ok(identity) => identity,
         Err(error) => return Handled::from_rule(error.into()),
@@ -229,15 +232,17 @@ async fn link(app: &App, hint: &KratosIdentity) -> Result<Handled, ResolveError>
             user_id: Some(holder),
         });
     }
-    let resolution = match link_or_provision(app.users.as_ref(), &identity, &app.policy).await {
-        Ok(resolution) => resolution,
-        Err(error) => return Handled::from_rule(error),
-    };
+    let journal = Journal::new(context, detail.clone(), app.settings.write_back_external_id);
+    let resolution =
+        match link_or_provision(app.users.as_ref(), &identity, &app.policy, &journal).await {
+            Ok(resolution) => resolution,
+            Err(error) => return Handled::from_rule(error),
+        };
     if resolution.created || resolution.linked {
         return Ok(Handled::Resolved(resolution));
     }
     let user_id = resolution.user.id;
-    match sync_profile(app, resolution.user, &identity).await? {
+    match sync_profile(app, resolution.user, &identity, &journal).await? {
         Synced::Done { user_id, changed } => Ok(Handled::Synced { user_id, changed }),
         Synced::Refused(refusal) => Ok(Handled::Refused {
             refusal,

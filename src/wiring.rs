@@ -7,7 +7,7 @@ use std::time::Duration;
 use identity_link_adapters::fixture::FixtureIdentities;
 use identity_link_adapters::kratos::{KratosAdmin, KratosSettings};
 use identity_link_adapters::kratos_session::KratosSessions;
-use identity_link_adapters::memory::{MemoryAuditLog, MemoryUserStore};
+use identity_link_adapters::memory::MemoryUserStore;
 use identity_link_adapters::postgres::{
     self, PostgresAuditLog, PostgresSettings, PostgresUserStore, PostgresWebhookDeliveries,
     PostgresWriteBackQueue,
@@ -143,11 +143,9 @@ pub async fn stores(
             tracing::warn!(
                 "no DATABASE_URL: users are kept in memory and lost on exit (not durable)"
             );
-            Ok((
-                Arc::new(MemoryUserStore::new()),
-                Arc::new(MemoryAuditLog::new()),
-                None,
-            ))
+            let users = MemoryUserStore::new();
+            let audit = users.audit_log();
+            Ok((Arc::new(users), audit, None))
         }
     }
 }
@@ -159,7 +157,18 @@ async fn assemble(
     metrics: Metrics,
 ) -> anyhow::Result<(App, Option<deadpool_postgres::Pool>)> {
     let identities = identity_provider(settings, &metrics)?;
-    let (users, audit_log, pool) = stores(settings).await?;
+    let (users, audit_log, pool) = if settings.database_url.is_some() {
+        stores(settings).await?
+    } else {
+        tracing::warn!("no DATABASE_URL: users are kept in memory and lost on exit (not durable)");
+        // The outbox is the user store's own, filled under its lock with each link.
+        let users = Arc::new(MemoryUserStore::new());
+        let write_backs = users.write_backs();
+        let audit = users.audit_log();
+        let app = App::new(users, identities, audit, settings.clone(), metrics);
+        let deliveries = app.deliveries.clone();
+        return Ok((app.with_webhook_stores(deliveries, write_backs), None));
+    };
     let mut app = App::new(users, identities, audit_log, settings.clone(), metrics);
     if let (Some(pool), Some(url)) = (&pool, settings.database_direct_url()) {
         app = app
@@ -167,7 +176,10 @@ async fn assemble(
                 Arc::new(PostgresWebhookDeliveries::new(pool.clone())),
                 Arc::new(PostgresWriteBackQueue::new(pool.clone())),
             )
-            .with_backfill_reports(Arc::new(PostgresBackfillStore::new(pool.clone(), url)));
+            .with_backfill_reports(Arc::new(
+                PostgresBackfillStore::new(pool.clone(), url)
+                    .with_write_back(settings.write_back_external_id),
+            ));
     }
     Ok((app, pool))
 }
@@ -210,9 +222,9 @@ pub async fn build_for_backfill(
 ) -> anyhow::Result<(Arc<App>, Option<Arc<dyn BackfillStore>>)> {
     let (app, pool) = assemble(settings, metrics).await?;
     let backfill = match (pool, settings.database_direct_url()) {
-        (Some(pool), Some(url)) => {
-            Some(Arc::new(PostgresBackfillStore::new(pool, url)) as Arc<dyn BackfillStore>)
-        }
+        (Some(pool), Some(url)) => Some(Arc::new(
+            PostgresBackfillStore::new(pool, url).with_write_back(settings.write_back_external_id),
+        ) as Arc<dyn BackfillStore>),
         _ => None,
     };
     Ok((Arc::new(app), backfill))

@@ -2,9 +2,10 @@
 //! user is linked to an identity, the identity's `external_id` is set to the
 //! user id, so Kratos can find the user too.
 //!
-//! Every place that makes a link calls [`after_link`], which queues the
-//! write-back in a durable outbox; a background worker in `serve` drains it
-//! with exponential backoff ([`process_due`]). Kratos being down, or refusing
+//! Every link is stored together with its pending write-back (the same
+//! transaction); [`after_link`] queues one on its own (reconcile's repairs). A
+//! background worker in `serve` drains the outbox with exponential backoff
+//! capped at a minute ([`process_due`]). Kratos being down, or refusing
 //! because another identity holds that external id (409), is audited and
 //! retried later; it never fails the link.
 
@@ -20,16 +21,20 @@ use crate::app::{App, CallContext};
 pub const BATCH: u32 = 20;
 /// Write-backs attempted at once within a pass.
 const CONCURRENCY: usize = 4;
-/// How long a claim lasts: longer than a pass can take with Kratos timing out
-/// on every attempt, so that a live worker is never overtaken by another.
-pub const LEASE: Duration = Duration::from_secs(300);
-/// Attempts before a write-back is given up (about three and a half hours).
-pub const MAX_ATTEMPTS: u32 = 12;
-const FIRST_RETRY: Duration = Duration::from_secs(10);
-const LONGEST_RETRY: Duration = Duration::from_secs(3600);
+/// How long a claim lasts. A worker that dies (a crash, a SIGKILL) leaves its
+/// claims to others after this, so no write-back waits longer than a minute
+/// between attempts. A pass slower than that (Kratos timing out on every
+/// attempt) may see one of its write-backs attempted twice: the patch is
+/// idempotent and settling is by version, so that costs one request.
+pub const LEASE: Duration = Duration::from_secs(60);
+/// Attempts before a write-back is given up (about three and a half hours of
+/// retries a minute apart); `reconcile --sync-external-ids` queues it again.
+pub const MAX_ATTEMPTS: u32 = 210;
+const FIRST_RETRY: Duration = Duration::from_secs(2);
+/// The longest pause between two attempts (CONTRACT §6.2: at most 60 s).
+const LONGEST_RETRY: Duration = Duration::from_secs(60);
 
-/// Call after any link is made (resolve, webhook, backfill, admin): queues the
-/// write-back of `user_id` to identity `auth_id` when write-back is on. Never
+/// Queues the write-back of `user_id` to identity `auth_id` when write-back is on. Never
 /// fails: a failure to queue is logged and audited under `context`.
 pub async fn after_link(app: &App, user_id: UserId, auth_id: AuthId, context: &CallContext) {
     if !app.settings.write_back_external_id {
@@ -58,7 +63,7 @@ fn store_code(error: &StoreError) -> &'static str {
     }
 }
 
-/// The pause before attempt `attempts + 1`: doubling from 10 s, at most an hour.
+/// The pause before attempt `attempts + 1`: doubling from 2 s, at most a minute.
 pub fn backoff(attempts: u32) -> Duration {
     let doublings = attempts.saturating_sub(1).min(16);
     FIRST_RETRY
@@ -212,12 +217,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retries_double_from_ten_seconds_up_to_an_hour() {
-        assert_eq!(backoff(0), Duration::from_secs(10));
-        assert_eq!(backoff(1), Duration::from_secs(10));
-        assert_eq!(backoff(2), Duration::from_secs(20));
-        assert_eq!(backoff(4), Duration::from_secs(80));
-        assert_eq!(backoff(10), Duration::from_secs(3600));
-        assert_eq!(backoff(u32::MAX), Duration::from_secs(3600));
+    fn retries_double_from_two_seconds_up_to_a_minute() {
+        assert_eq!(backoff(0), Duration::from_secs(2));
+        assert_eq!(backoff(1), Duration::from_secs(2));
+        assert_eq!(backoff(2), Duration::from_secs(4));
+        assert_eq!(backoff(4), Duration::from_secs(16));
+        assert_eq!(backoff(6), Duration::from_secs(60));
+        assert_eq!(backoff(u32::MAX), Duration::from_secs(60));
+        assert!((0..=MAX_ATTEMPTS).all(|attempt| backoff(attempt) <= Duration::from_secs(60)));
     }
 }

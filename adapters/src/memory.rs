@@ -1,15 +1,17 @@
 //! In-memory adapters with the same semantics as the Postgres ones: the default
-//! store when no database is configured, and the fakes of unit tests.
+//! store when no database is configured, and the fakes of unit tests. (One
+//! file: users, their audit and write-backs share one lock, see `MemoryUserStore`.)
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::Utc;
 use identity_link_ports::text::email_key;
 use identity_link_ports::{
-    AuditError, AuditEvent, AuditLog, AuditQuery, AuthId, CreateLinkedError, Email, ImportOutcome,
-    LinkError, NewUser, Profile, StoreError, User, UserFilter, UserId, UserPage, UserStore,
+    AuditError, AuditEvent, AuditLog, AuditQuery, AuthId, ChangeRecord, CreateLinkedError, Email,
+    ImportOutcome, LinkError, NewUser, Profile, StoreError, User, UserFilter, UserId, UserPage,
+    UserStore,
 };
 
 mod outbox;
@@ -22,15 +24,40 @@ struct Users {
     by_auth_id: HashMap<AuthId, UserId>,
 }
 
-/// Users kept in process memory; lost on exit.
+/// Users kept in process memory; lost on exit. A change's record goes to the
+/// store's audit log and write-back queue while the users' lock is held, so a
+/// change and its record are seen together or not at all.
 #[derive(Default)]
 pub struct MemoryUserStore {
     users: Mutex<Users>,
+    audit: Arc<MemoryAuditLog>,
+    write_backs: Arc<MemoryWriteBackQueue>,
 }
 
 impl MemoryUserStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The audit log changes are recorded in (hand it to the application).
+    pub fn audit_log(&self) -> Arc<MemoryAuditLog> {
+        self.audit.clone()
+    }
+
+    /// The write-back queue changes are recorded in (hand it to the application).
+    pub fn write_backs(&self) -> Arc<MemoryWriteBackQueue> {
+        self.write_backs.clone()
+    }
+
+    /// Stores `record` for `user`; called with the users' lock held.
+    fn record(&self, user: &User, record: &ChangeRecord) {
+        self.audit.push(&record.audit);
+        if let (true, Some(auth_id), Some(first)) =
+            (record.write_back, user.auth_id, record.audit.first())
+        {
+            self.write_backs
+                .enqueue_now(auth_id, user.id, first.correlation_id, first.source);
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Users> {
@@ -59,6 +86,95 @@ fn matches_filter(user: &User, filter: &UserFilter) -> bool {
                     .any(|field| field.to_lowercase().contains(&needle))
         }
     }
+}
+
+fn create_locked(users: &mut Users, new: NewUser) -> Result<User, CreateLinkedError> {
+    if users.by_email.contains_key(new.profile.email.normalized()) {
+        return Err(CreateLinkedError::EmailTaken);
+    }
+    if let Some(auth_id) = new.auth_id {
+        if users.by_auth_id.contains_key(&auth_id) {
+            return Err(CreateLinkedError::AuthIdTaken);
+        }
+    }
+    let now = Utc::now();
+    let user = User {
+        id: new.id,
+        email: new.profile.email,
+        first_name: new.profile.first_name,
+        last_name: new.profile.last_name,
+        avatar_url: new.profile.avatar_url,
+        auth_id: new.auth_id,
+        created_at: now,
+        linked_at: new.auth_id.map(|_| now),
+    };
+    users
+        .by_email
+        .insert(user.email.normalized().to_owned(), user.id);
+    if let Some(auth_id) = user.auth_id {
+        users.by_auth_id.insert(auth_id, user.id);
+    }
+    users.by_id.insert(user.id, user.clone());
+    Ok(user)
+}
+
+fn set_link_locked(
+    users: &mut Users,
+    id: UserId,
+    new: Option<AuthId>,
+    expected: Option<AuthId>,
+) -> Result<User, LinkError> {
+    let current = users.by_id.get(&id).ok_or(LinkError::UserNotFound)?.auth_id;
+    if current != expected {
+        return Err(LinkError::Changed { current });
+    }
+    if let Some(auth_id) = new {
+        if users
+            .by_auth_id
+            .get(&auth_id)
+            .is_some_and(|owner| *owner != id)
+        {
+            return Err(LinkError::AuthIdTaken);
+        }
+    }
+    if let Some(old) = current {
+        users.by_auth_id.remove(&old);
+    }
+    if let Some(auth_id) = new {
+        users.by_auth_id.insert(auth_id, id);
+    }
+    let user = users.by_id.get_mut(&id).ok_or(LinkError::UserNotFound)?;
+    user.auth_id = new;
+    user.linked_at = new.map(|_| Utc::now());
+    Ok(user.clone())
+}
+
+fn update_profile_locked(
+    users: &mut Users,
+    id: UserId,
+    profile: &Profile,
+) -> Result<User, LinkError> {
+    if !users.by_id.contains_key(&id) {
+        return Err(LinkError::UserNotFound);
+    }
+    if users
+        .by_email
+        .get(profile.email.normalized())
+        .is_some_and(|owner| *owner != id)
+    {
+        return Err(LinkError::EmailTaken);
+    }
+    let old_email = users.by_id[&id].email.normalized().to_owned();
+    users.by_email.remove(&old_email);
+    users
+        .by_email
+        .insert(profile.email.normalized().to_owned(), id);
+    let user = users.by_id.get_mut(&id).ok_or(LinkError::UserNotFound)?;
+    user.email = profile.email.clone();
+    user.first_name = profile.first_name.clone();
+    user.last_name = profile.last_name.clone();
+    user.avatar_url = profile.avatar_url.clone();
+    Ok(user.clone())
 }
 
 #[async_trait]
@@ -99,34 +215,7 @@ impl UserStore for MemoryUserStore {
     }
 
     async fn create_linked(&self, new: NewUser) -> Result<User, CreateLinkedError> {
-        let mut users = self.lock();
-        if users.by_email.contains_key(new.profile.email.normalized()) {
-            return Err(CreateLinkedError::EmailTaken);
-        }
-        if let Some(auth_id) = new.auth_id {
-            if users.by_auth_id.contains_key(&auth_id) {
-                return Err(CreateLinkedError::AuthIdTaken);
-            }
-        }
-        let now = Utc::now();
-        let user = User {
-            id: new.id,
-            email: new.profile.email,
-            first_name: new.profile.first_name,
-            last_name: new.profile.last_name,
-            avatar_url: new.profile.avatar_url,
-            auth_id: new.auth_id,
-            created_at: now,
-            linked_at: new.auth_id.map(|_| now),
-        };
-        users
-            .by_email
-            .insert(user.email.normalized().to_owned(), user.id);
-        if let Some(auth_id) = user.auth_id {
-            users.by_auth_id.insert(auth_id, user.id);
-        }
-        users.by_id.insert(user.id, user.clone());
-        Ok(user)
+        create_locked(&mut self.lock(), new)
     }
 
     async fn set_link(
@@ -135,55 +224,47 @@ impl UserStore for MemoryUserStore {
         new: Option<AuthId>,
         expected: Option<AuthId>,
     ) -> Result<User, LinkError> {
-        let mut users = self.lock();
-        let current = users.by_id.get(&id).ok_or(LinkError::UserNotFound)?.auth_id;
-        if current != expected {
-            return Err(LinkError::Changed { current });
-        }
-        if let Some(auth_id) = new {
-            if users
-                .by_auth_id
-                .get(&auth_id)
-                .is_some_and(|owner| *owner != id)
-            {
-                return Err(LinkError::AuthIdTaken);
-            }
-        }
-        if let Some(old) = current {
-            users.by_auth_id.remove(&old);
-        }
-        if let Some(auth_id) = new {
-            users.by_auth_id.insert(auth_id, id);
-        }
-        let user = users.by_id.get_mut(&id).ok_or(LinkError::UserNotFound)?;
-        user.auth_id = new;
-        user.linked_at = new.map(|_| Utc::now());
-        Ok(user.clone())
+        set_link_locked(&mut self.lock(), id, new, expected)
     }
 
     async fn update_profile(&self, id: UserId, profile: &Profile) -> Result<User, LinkError> {
+        update_profile_locked(&mut self.lock(), id, profile)
+    }
+
+    async fn create_linked_recorded(
+        &self,
+        new: NewUser,
+        record: &ChangeRecord,
+    ) -> Result<User, CreateLinkedError> {
         let mut users = self.lock();
-        if !users.by_id.contains_key(&id) {
-            return Err(LinkError::UserNotFound);
-        }
-        if users
-            .by_email
-            .get(profile.email.normalized())
-            .is_some_and(|owner| *owner != id)
-        {
-            return Err(LinkError::EmailTaken);
-        }
-        let old_email = users.by_id[&id].email.normalized().to_owned();
-        users.by_email.remove(&old_email);
-        users
-            .by_email
-            .insert(profile.email.normalized().to_owned(), id);
-        let user = users.by_id.get_mut(&id).ok_or(LinkError::UserNotFound)?;
-        user.email = profile.email.clone();
-        user.first_name = profile.first_name.clone();
-        user.last_name = profile.last_name.clone();
-        user.avatar_url = profile.avatar_url.clone();
-        Ok(user.clone())
+        let user = create_locked(&mut users, new)?;
+        self.record(&user, record);
+        Ok(user)
+    }
+
+    async fn set_link_recorded(
+        &self,
+        id: UserId,
+        new: Option<AuthId>,
+        expected: Option<AuthId>,
+        record: &ChangeRecord,
+    ) -> Result<User, LinkError> {
+        let mut users = self.lock();
+        let user = set_link_locked(&mut users, id, new, expected)?;
+        self.record(&user, record);
+        Ok(user)
+    }
+
+    async fn update_profile_recorded(
+        &self,
+        id: UserId,
+        profile: &Profile,
+        record: &ChangeRecord,
+    ) -> Result<User, LinkError> {
+        let mut users = self.lock();
+        let user = update_profile_locked(&mut users, id, profile)?;
+        self.record(&user, record);
+        Ok(user)
     }
 
     async fn import(&self, new_users: Vec<NewUser>) -> Result<ImportOutcome, StoreError> {
@@ -244,6 +325,13 @@ impl MemoryAuditLog {
         Self::default()
     }
 
+    fn push(&self, events: &[AuditEvent]) {
+        self.events
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .extend_from_slice(events);
+    }
+
     /// Every event appended so far, oldest first.
     pub fn events(&self) -> Vec<AuditEvent> {
         self.events
@@ -282,7 +370,6 @@ impl AuditLog for MemoryAuditLog {
 mod tests {
     use super::*;
     use crate::conformance;
-    use std::sync::Arc;
 
     #[tokio::test]
     async fn the_memory_user_store_passes_the_conformance_suite() {

@@ -96,14 +96,19 @@ impl KratosIdentity {
     }
 
     /// The normal forms of the addresses this identity can be matched by: the email trait
-    /// and every credentials identifier that is an address.
+    /// and every `verifiable_addresses` entry. Credentials identifiers are left out: one
+    /// may be a username anyone could pick, so it never matches a user.
     pub fn match_keys(&self, pointers: &TraitPointers) -> Vec<String> {
         let mut keys: Vec<String> = self
             .traits
             .pointer(&pointers.email)
             .and_then(Value::as_str)
             .into_iter()
-            .chain(self.credential_identifiers.iter().map(String::as_str))
+            .chain(
+                self.verifiable_addresses
+                    .iter()
+                    .map(|address| address.value.as_str()),
+            )
             .filter_map(|raw| Email::new(raw).ok())
             .map(|email| email.normalized().to_owned())
             .collect();

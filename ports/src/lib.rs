@@ -7,6 +7,7 @@
 mod audit;
 mod backfill;
 mod backfill_report;
+pub mod decision;
 mod identity;
 mod session;
 pub mod text;
@@ -29,7 +30,8 @@ pub use identity::{
 pub use session::{Session, SessionCredential, SessionError, SessionVerifier};
 pub use types::{AuthId, Email, EmailError, NewUser, Profile, User, UserId};
 pub use users::{
-    CreateLinkedError, ImportOutcome, LinkError, StoreError, UserFilter, UserPage, UserStore,
+    ChangeRecord, CreateLinkedError, ImportOutcome, LinkError, StoreError, UserFilter, UserPage,
+    UserStore,
 };
 pub use webhook::{DeliveryRecord, TriggerId, TriggerIdError, WebhookDeliveries};
 pub use writeback::{WriteBack, WriteBackQueue};

@@ -1,5 +1,6 @@
 use async_trait::async_trait;
 
+use crate::audit::AuditEvent;
 use crate::types::{AuthId, Email, NewUser, Profile, User, UserId};
 
 /// A failure of the store itself, as opposed to a business outcome.
@@ -41,6 +42,27 @@ pub enum LinkError {
     EmailTaken,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What commits together with a change of a user (a creation, a link, an
+/// unlink, a profile sync): its audit events and, when `write_back` is set and
+/// the change links an identity, the pending `external_id` write-back of the
+/// user's id to that identity (correlation id and source taken from the first
+/// event). Either all of it is stored with the change, or nothing is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeRecord {
+    pub audit: Vec<AuditEvent>,
+    pub write_back: bool,
+}
+
+impl ChangeRecord {
+    /// One audit event, no write-back.
+    pub fn audit(event: AuditEvent) -> Self {
+        Self {
+            audit: vec![event],
+            write_back: false,
+        }
+    }
 }
 
 /// What an import did.
@@ -129,6 +151,39 @@ pub trait UserStore: Send + Sync + 'static {
         user: UserId,
         new: Option<AuthId>,
         expected: Option<AuthId>,
+    ) -> Result<User, LinkError>;
+
+    /// As [`UserStore::create_linked`], storing `record` in the same transaction.
+    ///
+    /// # Errors
+    /// As [`UserStore::create_linked`]; nothing of the user or the record is written then.
+    async fn create_linked_recorded(
+        &self,
+        user: NewUser,
+        record: &ChangeRecord,
+    ) -> Result<User, CreateLinkedError>;
+
+    /// As [`UserStore::set_link`], storing `record` in the same transaction.
+    ///
+    /// # Errors
+    /// As [`UserStore::set_link`]; nothing of the link or the record is written then.
+    async fn set_link_recorded(
+        &self,
+        user: UserId,
+        new: Option<AuthId>,
+        expected: Option<AuthId>,
+        record: &ChangeRecord,
+    ) -> Result<User, LinkError>;
+
+    /// As [`UserStore::update_profile`], storing `record` in the same transaction.
+    ///
+    /// # Errors
+    /// As [`UserStore::update_profile`]; nothing is written then.
+    async fn update_profile_recorded(
+        &self,
+        user: UserId,
+        profile: &Profile,
+        record: &ChangeRecord,
     ) -> Result<User, LinkError>;
 
     /// Replaces the user's email and names with `profile` (a profile sync).

@@ -1,11 +1,15 @@
 //! The backfill's judgement, as pure functions: what an identity offers to be
-//! matched by (judged by the shared link rule), and what a user's matches mean.
+//! matched by (its addresses, never its credentials identifiers), and what a
+//! user's matches mean — for one matching identity, the shared link decision
+//! ([`decide`]) says.
 
 use identity_link_ports::{
     CandidateFacts, Email, KratosIdentity, ResolutionStatus, StagedKey, UserFacts, Verdict,
 };
 
-use crate::link::{assess, LinkPolicy};
+use crate::link::{
+    assess, decide, Address, Decision, DecisionPolicy, Facts, Holder, LinkPolicy, Refusal,
+};
 
 /// Identities named in a `duplicate` detail, at most.
 const NAMED: usize = 10;
@@ -17,14 +21,11 @@ pub fn staged_keys(identity: &KratosIdentity, policy: &LinkPolicy) -> Vec<Staged
 }
 
 /// As [`staged_keys`], for an identity Kratos returned when asked for `email`
-/// as credentials identifier: `email` is one of its keys even when the answer
-/// leaves the credentials out.
-pub fn found_by(identity: &KratosIdentity, policy: &LinkPolicy, email: &Email) -> Vec<StagedKey> {
-    let mut keys = identity.match_keys(&policy.traits);
-    if !keys.iter().any(|key| key == email.normalized()) {
-        keys.push(email.normalized().to_owned());
-    }
-    keys_of(identity, policy, keys)
+/// as credentials identifier. Being found that way proves nothing (a
+/// credentials identifier may be a username anyone could pick): only the
+/// identity's addresses are keys, so `email` matches only when it is one.
+pub fn found_by(identity: &KratosIdentity, policy: &LinkPolicy, _email: &Email) -> Vec<StagedKey> {
+    staged_keys(identity, policy)
 }
 
 fn keys_of(identity: &KratosIdentity, policy: &LinkPolicy, keys: Vec<String>) -> Vec<StagedKey> {
@@ -69,7 +70,7 @@ fn with_detail(mut verdict: Verdict, detail: String) -> Verdict {
 
 /// What to do with one user, given every identity matching its email.
 /// `Linked` means "link to `auth_id`"; the store has the last word on races.
-pub fn classify(facts: &UserFacts, lookup_error: Option<&str>, require_verified: bool) -> Verdict {
+pub fn classify(facts: &UserFacts, lookup_error: Option<&str>, allow_unverified: bool) -> Verdict {
     use ResolutionStatus::*;
     if let Some(current) = facts.current {
         let mut already = verdict(facts, AlreadyLinked, None);
@@ -111,55 +112,63 @@ pub fn classify(facts: &UserFacts, lookup_error: Option<&str>, require_verified:
         }
     };
     let found = verdict(facts, Linked, Some(candidate));
-    match candidate.linked_to {
-        Some(owner) if owner == facts.user => {
-            return verdict(facts, AlreadyLinked, Some(candidate))
-        }
-        Some(owner) => {
-            return with_detail(
-                Verdict {
-                    status: Conflict,
-                    ..found
-                },
-                format!("the identity is linked to user {owner}"),
-            )
-        }
-        None => {}
-    }
-    if candidate.claimants > 1 {
-        return with_detail(
+    let facts_of_link = Facts {
+        auth_id: candidate.auth_id,
+        linked_user: candidate.linked_to,
+        active: candidate.unfit.as_deref() != Some("identity_inactive"),
+        address: match (candidate.unfit.as_deref(), candidate.verified) {
+            (Some("identity_traits_missing"), _) => Address::Unusable,
+            (_, true) => Address::Verified,
+            (_, false) => Address::Unverified,
+        },
+        holder: Some(Holder {
+            user: facts.user,
+            linked_to: facts.current,
+        }),
+        rival_holders: candidate.claimants.saturating_sub(1),
+    };
+    let refused = |status, detail: String| {
+        with_detail(
             Verdict {
-                status: Duplicate,
-                ..found
+                status,
+                ..found.clone()
             },
+            detail,
+        )
+    };
+    match decide(&facts_of_link, &DecisionPolicy::backfill(allow_unverified)) {
+        Decision::AlreadyLinked(owner) if owner == facts.user => {
+            verdict(facts, AlreadyLinked, Some(candidate))
+        }
+        Decision::AlreadyLinked(owner) => {
+            refused(Conflict, format!("the identity is linked to user {owner}"))
+        }
+        Decision::Link(_) if candidate.verified => found,
+        Decision::Link(_) => {
+            with_detail(found, "linked with the email unverified in Kratos".into())
+        }
+        Decision::Refuse(Refusal::Ambiguous) => refused(
+            Duplicate,
             format!(
                 "the identity's addresses match {} users",
                 candidate.claimants
             ),
-        );
-    }
-    if let Some(code) = &candidate.unfit {
-        return with_detail(
-            Verdict {
-                status: Missing,
-                ..found
-            },
-            format!("the only matching identity cannot be linked: {code}"),
-        );
-    }
-    if !candidate.verified {
-        if require_verified {
-            return with_detail(
-                Verdict {
-                    status: Unverified,
-                    ..found
-                },
-                "the identity has this email unverified".into(),
-            );
+        ),
+        Decision::Refuse(Refusal::Unverified) => {
+            refused(Unverified, "the identity has this email unverified".into())
         }
-        return with_detail(found, "linked with the email unverified in Kratos".into());
+        Decision::Refuse(refusal) => refused(
+            Missing,
+            format!(
+                "the only matching identity cannot be linked: {}",
+                candidate.unfit.as_deref().unwrap_or(match refusal {
+                    Refusal::CredentialsOnly => "the email is only a credentials identifier",
+                    _ => "refused by the link rule",
+                })
+            ),
+        ),
+        Decision::Provision => refused(Missing, "backfill never creates users".into()),
     }
-    found
 }
 
 #[cfg(test)]

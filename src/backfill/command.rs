@@ -70,7 +70,16 @@ pub struct RunArgs {
     #[arg(long, env = "BACKFILL_CONCURRENCY", default_value_t = 4,
           value_parser = clap::value_parser!(u32).range(1..=64))]
     pub concurrency: u32,
-    /// Link only identities that have the user's email verified (others: `unverified`).
+    /// Also link identities that have the user's email as an unverified address
+    /// (by default such matches are reported `unverified` and left alone). A
+    /// credentials identifier alone never links.
+    #[arg(
+        long,
+        env = "BACKFILL_ALLOW_UNVERIFIED",
+        conflicts_with = "require_verified"
+    )]
+    pub allow_unverified: bool,
+    /// Link verified addresses only: the default; accepted for older scripts.
     #[arg(long, env = "BACKFILL_REQUIRE_VERIFIED")]
     pub require_verified: bool,
     /// Summary as a table, or as one JSON object with the run id and the counts.
@@ -89,7 +98,7 @@ impl RunArgs {
             page_size: self.page_size,
             batch_size: self.batch_size as usize,
             concurrency: self.concurrency as usize,
-            require_verified: self.require_verified,
+            allow_unverified: self.allow_unverified,
         }
     }
 }

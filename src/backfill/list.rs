@@ -40,7 +40,7 @@ pub(super) async fn run(
     walk.try_for_each_concurrent(options.concurrency, |facts| async move {
         let verdicts = facts
             .iter()
-            .map(|facts| classify(facts, None, options.require_verified))
+            .map(|facts| classify(facts, None, options.allow_unverified))
             .collect();
         Ok(run.settle(verdicts).await?)
     })

@@ -32,7 +32,7 @@ pub(super) async fn run(
             .iter()
             .map(|facts| {
                 let error = errors.get(&facts.user).map(String::as_str);
-                classify(facts, error, options.require_verified)
+                classify(facts, error, options.allow_unverified)
             })
             .collect();
         run.settle(verdicts).await?;

@@ -19,16 +19,15 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use identity_link_ports::{
-    AuditSource, BackfillStore, BeginError, IdentityError, ResolutionStatus, RunEnd, RunId,
-    RunPlan, StatusCounts, StoreError, Strategy, Verdict,
+    BackfillStore, BeginError, IdentityError, ResolutionStatus, RunEnd, RunId, RunPlan,
+    StatusCounts, StoreError, Strategy, Verdict,
 };
 use serde_json::json;
 
 pub use classify::{classify, found_by, staged_keys};
 pub use progress::Progress;
 
-use crate::app::{App, CallContext};
-use crate::writeback;
+use crate::app::App;
 
 /// How a run goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +40,8 @@ pub struct BackfillOptions {
     pub batch_size: usize,
     /// Batches written at once; lookup: also Kratos calls at once.
     pub concurrency: usize,
-    /// Link only identities that have the user's email verified.
-    pub require_verified: bool,
+    /// Also link identities that hold the user's email as an unverified address.
+    pub allow_unverified: bool,
 }
 
 impl Default for BackfillOptions {
@@ -53,7 +52,7 @@ impl Default for BackfillOptions {
             page_size: 500,
             batch_size: 1000,
             concurrency: 4,
-            require_verified: false,
+            allow_unverified: false,
         }
     }
 }
@@ -120,8 +119,8 @@ impl RunContext<'_> {
         let recorded = if self.options.dry_run {
             verdicts
         } else {
+            // Links commit with their audit rows and pending write-backs.
             let recorded = self.store.apply_batch(self.run, verdicts).await?;
-            links_committed(self.app, self.run, &recorded).await;
             for verdict in &recorded {
                 self.app
                     .metrics
@@ -139,25 +138,6 @@ impl RunContext<'_> {
         }
         self.progress.recorded(&recorded);
         Ok(())
-    }
-}
-
-/// Called once per committed batch with what it recorded: the one place for
-/// follow-up work on the links a batch made. Queues the `external_id`
-/// write-back of each new link (a no-op unless `WRITE_BACK_EXTERNAL_ID`).
-async fn links_committed(app: &App, run: RunId, recorded: &[Verdict]) {
-    if !app.settings.write_back_external_id {
-        return;
-    }
-    let context = CallContext {
-        correlation_id: run.as_uuid(),
-        source: AuditSource::Backfill,
-        actor: None,
-    };
-    for verdict in recorded {
-        if let (ResolutionStatus::Linked, Some(auth_id)) = (verdict.status, verdict.auth_id) {
-            writeback::after_link(app, verdict.user, auth_id, &context).await;
-        }
     }
 }
 
@@ -183,13 +163,16 @@ pub async fn run(
             "page_size": options.page_size,
             "batch_size": options.batch_size,
             "concurrency": options.concurrency,
-            "require_verified": options.require_verified,
+            "allow_unverified": options.allow_unverified,
         }),
     };
     let started_at = Utc::now();
     let started = Instant::now();
     let mut session = store.begin(&plan).await?;
-    tracing::info!(run_id = %plan.id, strategy = options.strategy.as_str(), dry_run = options.dry_run, require_verified = options.require_verified, "backfill started");
+    if options.allow_unverified {
+        tracing::warn!(run_id = %plan.id, "--allow-unverified: users are linked to identities that hold their email unverified; anyone can register an address they do not own");
+    }
+    tracing::info!(run_id = %plan.id, strategy = options.strategy.as_str(), dry_run = options.dry_run, allow_unverified = options.allow_unverified, "backfill started");
     let context = RunContext {
         app,
         store,

@@ -6,6 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::*;
+use crate::app::CallContext;
 
 fn identity(email: &str, verified: bool) -> KratosIdentity {
     KratosIdentity {
@@ -22,6 +23,54 @@ fn identity(email: &str, verified: bool) -> KratosIdentity {
     }
 }
 
+static CONTEXT: std::sync::LazyLock<CallContext> =
+    std::sync::LazyLock::new(|| CallContext::new(identity_link_ports::AuditSource::Resolve));
+
+fn journal() -> Journal<'static> {
+    Journal::new(&CONTEXT, json!({}), true)
+}
+
+#[tokio::test]
+async fn a_link_and_a_creation_are_stored_with_their_audit_event_and_write_back() {
+    let store = MemoryUserStore::new();
+    let user = unlinked_user(&store, "kept@example.com").await;
+    let linked = identity("kept@example.com", true);
+    link_or_provision(&store, &linked, &LinkPolicy::default(), &journal())
+        .await
+        .unwrap();
+    let created = identity("made@example.com", true);
+    let made = link_or_provision(&store, &created, &LinkPolicy::default(), &journal())
+        .await
+        .unwrap();
+    let events = store.audit_log().events();
+    let actions: Vec<_> = events
+        .iter()
+        .map(|event| (event.action.as_str(), event.user_id, event.auth_id))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("linked", Some(user.id), Some(linked.id)),
+            ("created", Some(made.user.id), Some(created.id)),
+        ]
+    );
+    let mut queued = store.write_backs().queued();
+    queued.sort();
+    let mut wanted = vec![linked.id, created.id];
+    wanted.sort();
+    assert_eq!(queued, wanted);
+
+    // A refusal stores nothing.
+    let before = store.audit_log().events().len();
+    let squatter = identity("kept@example.com", false);
+    assert!(
+        link_or_provision(&store, &squatter, &LinkPolicy::default(), &journal())
+            .await
+            .is_err()
+    );
+    assert_eq!(store.audit_log().events().len(), before);
+}
+
 async fn unlinked_user(store: &MemoryUserStore, email: &str) -> User {
     crate::test_support::seed_user(store, email, None).await
 }
@@ -30,14 +79,14 @@ async fn unlinked_user(store: &MemoryUserStore, email: &str) -> User {
 async fn a_new_verified_identity_provisions_a_linked_user() {
     let store = MemoryUserStore::new();
     let id = identity("new@example.com", true);
-    let resolution = link_or_provision(&store, &id, &LinkPolicy::default())
+    let resolution = link_or_provision(&store, &id, &LinkPolicy::default(), &journal())
         .await
         .unwrap();
     assert!(resolution.created && !resolution.linked);
     assert_eq!(resolution.user.auth_id, Some(id.id));
     assert_eq!(resolution.user.first_name.as_deref(), Some("Ada"));
 
-    let again = link_or_provision(&store, &id, &LinkPolicy::default())
+    let again = link_or_provision(&store, &id, &LinkPolicy::default(), &journal())
         .await
         .unwrap();
     assert!(!again.created && !again.linked);
@@ -49,7 +98,7 @@ async fn an_existing_unlinked_user_is_linked_when_the_email_is_verified() {
     let store = MemoryUserStore::new();
     let user = unlinked_user(&store, "Existing@Example.com").await;
     let id = identity("existing@example.com", true);
-    let resolution = link_or_provision(&store, &id, &LinkPolicy::default())
+    let resolution = link_or_provision(&store, &id, &LinkPolicy::default(), &journal())
         .await
         .unwrap();
     assert!(resolution.linked && !resolution.created);
@@ -65,7 +114,13 @@ async fn an_unverified_email_never_takes_over_an_existing_user() {
         require_verified_email: false,
         ..LinkPolicy::default()
     };
-    let result = link_or_provision(&store, &identity("victim@example.com", false), &policy).await;
+    let result = link_or_provision(
+        &store,
+        &identity("victim@example.com", false),
+        &policy,
+        &journal(),
+    )
+    .await;
     assert!(
         matches!(result, Err(ResolveError::LinkUnverified)),
         "{result:?}"
@@ -78,7 +133,7 @@ async fn an_unverified_email_never_takes_over_an_existing_user() {
 async fn provisioning_an_unverified_email_follows_the_policy() {
     let store = MemoryUserStore::new();
     let id = identity("fresh@example.com", false);
-    let strict = link_or_provision(&store, &id, &LinkPolicy::default()).await;
+    let strict = link_or_provision(&store, &id, &LinkPolicy::default(), &journal()).await;
     assert!(
         matches!(strict, Err(ResolveError::EmailUnverified)),
         "{strict:?}"
@@ -89,7 +144,9 @@ async fn provisioning_an_unverified_email_follows_the_policy() {
         require_verified_email: false,
         ..LinkPolicy::default()
     };
-    let resolution = link_or_provision(&store, &id, &lenient).await.unwrap();
+    let resolution = link_or_provision(&store, &id, &lenient, &journal())
+        .await
+        .unwrap();
     assert!(resolution.created);
 }
 
@@ -97,11 +154,11 @@ async fn provisioning_an_unverified_email_follows_the_policy() {
 async fn an_email_held_by_a_user_linked_elsewhere_is_a_duplicate() {
     let store = MemoryUserStore::new();
     let first = identity("taken@example.com", true);
-    link_or_provision(&store, &first, &LinkPolicy::default())
+    link_or_provision(&store, &first, &LinkPolicy::default(), &journal())
         .await
         .unwrap();
     let second = identity("TAKEN@example.com", true);
-    let result = link_or_provision(&store, &second, &LinkPolicy::default()).await;
+    let result = link_or_provision(&store, &second, &LinkPolicy::default(), &journal()).await;
     assert!(
         matches!(result, Err(ResolveError::IdentityDuplicate)),
         "{result:?}"
@@ -113,12 +170,12 @@ async fn inactive_identities_and_missing_traits_are_refused_before_any_write() {
     let store = MemoryUserStore::new();
     let mut inactive = identity("inactive@example.com", true);
     inactive.state = IdentityState::Inactive;
-    let result = link_or_provision(&store, &inactive, &LinkPolicy::default()).await;
+    let result = link_or_provision(&store, &inactive, &LinkPolicy::default(), &journal()).await;
     assert!(matches!(result, Err(ResolveError::Inactive)), "{result:?}");
 
     let mut no_email = identity("x@example.com", true);
     no_email.traits = json!({"name": {"first": "X"}});
-    let result = link_or_provision(&store, &no_email, &LinkPolicy::default()).await;
+    let result = link_or_provision(&store, &no_email, &LinkPolicy::default(), &journal()).await;
     assert!(
         matches!(result, Err(ResolveError::TraitsMissing(_))),
         "{result:?}"
@@ -133,9 +190,9 @@ async fn concurrent_resolutions_of_one_identity_provision_one_user() {
     let tasks = (0..64).map(|_| {
         let store = store.clone();
         let id = id.clone();
-        tokio::spawn(
-            async move { link_or_provision(store.as_ref(), &id, &LinkPolicy::default()).await },
-        )
+        tokio::spawn(async move {
+            link_or_provision(store.as_ref(), &id, &LinkPolicy::default(), &journal()).await
+        })
     });
     let results: Vec<_> = futures::future::join_all(tasks)
         .await

@@ -29,6 +29,11 @@ pub struct ReconcileArgs {
     /// already held by another user is refused and reported.
     #[arg(long)]
     pub sync_profiles: bool,
+    /// With WRITE_BACK_EXTERNAL_ID on: write the user's id as `external_id` to
+    /// every linked identity that lacks it (`external_id_mismatch`); what
+    /// Kratos refuses now is queued for `serve`'s write-back worker.
+    #[arg(long)]
+    pub sync_external_ids: bool,
     /// After a complete run, write its gauges to this file in Prometheus text
     /// format (atomically; for node_exporter's textfile collector).
     #[arg(long, env = "RECONCILE_METRICS_FILE")]
@@ -55,6 +60,7 @@ pub async fn run_command(settings: &Settings, args: ReconcileArgs) -> Result<(),
     let app = wiring::build(settings, Metrics::new()).await?;
     let options = ReconcileOptions {
         sync_profiles: args.sync_profiles,
+        sync_external_ids: args.sync_external_ids,
     };
     let spinner = crate::terminal::spinner("reconcile: comparing users with Kratos identities");
     let result = reconcile(&app, options).await;

@@ -11,6 +11,7 @@
 //! order and checked against it, which finds orphans.
 
 mod command;
+mod external_ids;
 mod findings;
 mod report;
 mod sync;
@@ -32,6 +33,7 @@ use crate::app::{App, CallContext};
 use crate::metrics::Metrics;
 
 pub use command::{run_command, ReconcileArgs, ReportFormat};
+pub use external_ids::ExternalIdMismatch;
 pub use findings::{
     Differences, DriftedUser, EmailDifference, NameDifference, OrphanedUser, SyncOutcome,
     UnlinkedIdentity,
@@ -48,17 +50,20 @@ const USER_PAGE_SIZE: u32 = 1000;
 const RECENT_LINK_MARGIN: TimeDelta = TimeDelta::minutes(5);
 
 /// The `kind` labels of the `reconcile_findings` gauge.
-pub const KINDS: [&str; 4] = [
+pub const KINDS: [&str; 5] = [
     "orphaned_user",
     "unlinked_identity",
     "drifted_user",
     "sync_refused",
+    "external_id_mismatch",
 ];
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReconcileOptions {
     /// Update drifted users' email and names from Kratos.
     pub sync_profiles: bool,
+    /// Repair `external_id_mismatch` findings (only looked for with write-back on).
+    pub sync_external_ids: bool,
 }
 
 /// Why a run could not complete; no report is produced then.
@@ -94,6 +99,10 @@ pub struct Counts {
     pub not_compared: u64,
     pub synced: u64,
     pub sync_refused: u64,
+    /// Linked identities whose `external_id` is not their user's id (write-back on).
+    pub external_id_mismatches: u64,
+    /// Of those, written by `--sync-external-ids` during the run.
+    pub external_ids_written: u64,
 }
 
 /// The outcome of a complete run.
@@ -108,13 +117,16 @@ pub struct Report {
     pub orphaned_users: Vec<OrphanedUser>,
     pub unlinked_identities: Vec<UnlinkedIdentity>,
     pub drifted_users: Vec<DriftedUser>,
+    /// Only looked for when `WRITE_BACK_EXTERNAL_ID` is on.
+    pub external_id_mismatches: Vec<ExternalIdMismatch>,
 }
 
 impl Report {
     pub fn has_findings(&self) -> bool {
         !(self.orphaned_users.is_empty()
             && self.unlinked_identities.is_empty()
-            && self.drifted_users.is_empty())
+            && self.drifted_users.is_empty()
+            && self.external_id_mismatches.is_empty())
     }
 }
 
@@ -138,12 +150,18 @@ pub async fn reconcile(app: &App, options: ReconcileOptions) -> Result<Report, R
             orphaned_users: scan.orphaned.len() as u64,
             unlinked_identities: scan.unlinked.len() as u64,
             drifted_users: scan.drifted.len() as u64,
+            external_id_mismatches: scan.mismatched.len() as u64,
             ..scan.counts
         },
         orphaned_users: scan.orphaned,
         unlinked_identities: scan.unlinked,
         drifted_users: scan.drifted,
+        external_id_mismatches: scan.mismatched,
     };
+    if options.sync_external_ids {
+        report.counts.external_ids_written =
+            external_ids::repair(app, &context, &mut report.external_id_mismatches).await;
+    }
     if options.sync_profiles {
         let (synced, refused) = sync::sync_profiles(app, &context, &mut report.drifted_users)
             .await
@@ -178,6 +196,7 @@ fn record_gauges(metrics: &Metrics, counts: &Counts) {
         counts.unlinked_identities,
         counts.drifted_users,
         counts.sync_refused,
+        counts.external_id_mismatches,
     ];
     for (kind, value) in KINDS.into_iter().zip(values) {
         metrics
@@ -196,6 +215,7 @@ struct Scan<'a> {
     orphaned: Vec<OrphanedUser>,
     unlinked: Vec<UnlinkedIdentity>,
     drifted: Vec<DriftedUser>,
+    mismatched: Vec<ExternalIdMismatch>,
 }
 
 impl<'a> Scan<'a> {
@@ -207,6 +227,7 @@ impl<'a> Scan<'a> {
             orphaned: Vec::new(),
             unlinked: Vec::new(),
             drifted: Vec::new(),
+            mismatched: Vec::new(),
         }
     }
 
@@ -261,6 +282,13 @@ impl<'a> Scan<'a> {
             .collect();
         let traits = &self.app.policy.traits;
         for identity in identities {
+            if let (true, Some(user)) = (
+                self.app.settings.write_back_external_id,
+                linked.get(&identity.id),
+            ) {
+                self.mismatched
+                    .extend(external_ids::mismatch(user, identity));
+            }
             match (linked.get(&identity.id), identity.profile(traits)) {
                 (Some(user), Ok(profile)) => {
                     if let Some(differences) = Differences::between(user, &profile) {

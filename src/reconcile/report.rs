@@ -110,6 +110,9 @@ pub fn render_table(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             counts.synced, counts.sync_refused
         )?;
     }
+    if !report.external_id_mismatches.is_empty() {
+        super::external_ids::render(&report.external_id_mismatches, out)?;
+    }
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! `--sync-profiles`: copy Kratos's email and names onto the drifted users,
 //! one atomic update and one audit record per user.
 
-use identity_link_ports::{AuditOutcome, LinkError, StoreError, User};
+use identity_link_ports::{AuditOutcome, ChangeRecord, LinkError, StoreError, User};
 use serde_json::{json, Value};
 
 use super::findings::{DriftedUser, SyncOutcome};
@@ -75,17 +75,25 @@ async fn sync_one(
         return refuse(SyncOutcome::LinkChanged, json!({ "fields": fields }));
     };
     let profile = item.differences.apply_to(&current);
-    match app.users.update_profile(current.id, &profile).await {
-        Ok(updated) => {
-            app.audit.record(context.event(
-                "profile_synced",
-                AuditOutcome::Ok,
-                Some(item.identity_id),
-                Some(item.user_id),
-                json!({ "fields": fields, "from": snapshot(&current), "to": snapshot(&updated) }),
-            ));
-            Ok(SyncOutcome::Updated)
-        }
+    let to = json!({
+        "email": profile.email.as_str(),
+        "first_name": profile.first_name,
+        "last_name": profile.last_name,
+    });
+    // The update commits with its audit event.
+    let record = ChangeRecord::audit(context.event(
+        "profile_synced",
+        AuditOutcome::Ok,
+        Some(item.identity_id),
+        Some(item.user_id),
+        json!({ "fields": fields, "from": snapshot(&current), "to": to }),
+    ));
+    match app
+        .users
+        .update_profile_recorded(current.id, &profile, &record)
+        .await
+    {
+        Ok(_) => Ok(SyncOutcome::Updated),
         Err(LinkError::EmailTaken) => {
             let held_by = app
                 .users

@@ -194,6 +194,7 @@ async fn sync_profiles_fixes_drift_refuses_a_taken_email_and_audits_both() {
         &world.app,
         ReconcileOptions {
             sync_profiles: true,
+            ..ReconcileOptions::default()
         },
     )
     .await
@@ -242,6 +243,7 @@ async fn sync_profiles_fixes_drift_refuses_a_taken_email_and_audits_both() {
         &world.app,
         ReconcileOptions {
             sync_profiles: true,
+            ..ReconcileOptions::default()
         },
     )
     .await

@@ -53,6 +53,15 @@ impl Handled {
         }
     }
 
+    /// True when the change this outcome names was stored with its audit event.
+    pub(super) fn committed_its_audit(&self) -> bool {
+        match self {
+            Self::Resolved(resolution) => resolution.created || resolution.linked,
+            Self::Synced { changed, .. } => !changed.is_empty(),
+            _ => false,
+        }
+    }
+
     pub(super) fn user_id(&self) -> Option<UserId> {
         match self {
             Self::Passed | Self::Deferred { .. } => None,

@@ -1,11 +1,14 @@
 //! Profile sync of an already-linked user from Kratos, and the check that
 //! refuses an email change to an address another user holds.
 
-use identity_link_ports::{KratosIdentity, LinkError, Profile, User, UserId};
+use identity_link_ports::{
+    AuditOutcome, ChangeRecord, KratosIdentity, LinkError, Profile, User, UserId,
+};
+use serde_json::json;
 
 use super::refusal::Refusal;
 use crate::app::App;
-use crate::link::ResolveError;
+use crate::link::{Journal, ResolveError};
 
 /// What a sync did.
 #[derive(Debug)]
@@ -40,6 +43,7 @@ pub async fn sync_profile(
     app: &App,
     user: User,
     identity: &KratosIdentity,
+    journal: &Journal<'_>,
 ) -> Result<Synced, ResolveError> {
     let Ok(kratos) = identity.profile(&app.policy.traits) else {
         return Ok(Synced::Refused(Refusal::TraitsMissing));
@@ -52,7 +56,18 @@ pub async fn sync_profile(
             changed,
         });
     }
-    match app.users.update_profile(user.id, &wanted).await {
+    let record = ChangeRecord::audit(journal.context.event(
+        "profile_synced",
+        AuditOutcome::Ok,
+        Some(identity.id),
+        Some(user.id),
+        super::with(journal.detail.clone(), json!({ "changed": changed })),
+    ));
+    match app
+        .users
+        .update_profile_recorded(user.id, &wanted, &record)
+        .await
+    {
         Ok(user) => Ok(Synced::Done {
             user_id: user.id,
             changed,

@@ -18,10 +18,10 @@ use wiremock::{Mock, ResponseTemplate};
 use crate::backfill_fake::{audit_of, identity, link_of, operators_query, run, user, Identities};
 use crate::helpers::{kratos, spawn_app};
 
-fn list(page_size: u32, require_verified: bool) -> BackfillOptions {
+fn list(page_size: u32, allow_unverified: bool) -> BackfillOptions {
     BackfillOptions {
         page_size,
-        require_verified,
+        allow_unverified,
         batch_size: 3,
         concurrency: 2,
         ..BackfillOptions::default()
@@ -41,7 +41,7 @@ async fn the_list_strategy_records_every_status_once_per_user_and_pages_through_
     let (cred_id, mut by_identifier) = identity("someone-else@example.org", true);
     by_identifier["credentials"]["password"]["identifiers"] = json!(["cred-only@example.com"]);
     by_identifier["verifiable_addresses"][0]["value"] = json!("cred-only@example.com");
-    let (_, mut shared) = identity("shared1@example.com", true);
+    let (shared_id, mut shared) = identity("shared1@example.com", true);
     shared["credentials"]["password"]["identifiers"] = json!(["shared2@example.com"]);
     let (_, stranger) = identity("stranger@example.com", true);
     // The twins sit on different pages (page size 2).
@@ -72,7 +72,7 @@ async fn the_list_strategy_records_every_status_once_per_user_and_pages_through_
     let shared_1 = user(&app, "shared1@example.com", None).await;
     let shared_2 = user(&app, "shared2@example.com", None).await;
 
-    let summary = run(&app, &list(2, true)).await;
+    let summary = run(&app, &list(2, false)).await;
 
     let expect = [
         (ada_user, "linked", Some(ada_id)),
@@ -82,8 +82,9 @@ async fn the_list_strategy_records_every_status_once_per_user_and_pages_through_
         (unverified_user, "unverified", None),
         (inactive_user, "missing", Some(inactive_id)),
         (cred_user, "linked", Some(cred_id)),
-        (shared_1, "duplicate", None),
-        (shared_2, "duplicate", None),
+        // A credentials identifier is no address: shared2 never matches.
+        (shared_1, "linked", Some(shared_id)),
+        (shared_2, "missing", None),
     ];
     for (user, status, auth_id) in expect {
         let (recorded, recorded_auth, detail) = audit_of(&app, &summary, user).await;
@@ -110,8 +111,8 @@ async fn the_list_strategy_records_every_status_once_per_user_and_pages_through_
 
     assert_eq!(summary.examined(), 9);
     assert_eq!(summary.identities, Some(9));
-    assert_eq!(summary.count(ResolutionStatus::Linked), 2);
-    assert_eq!(summary.count(ResolutionStatus::Duplicate), 3);
+    assert_eq!(summary.count(ResolutionStatus::Linked), 3);
+    assert_eq!(summary.count(ResolutionStatus::Duplicate), 1);
     let counts = operators_query(&app).await;
     for status in ResolutionStatus::ALL {
         let recorded = counts.get(status.as_str()).copied().unwrap_or(0) as u64;
@@ -123,7 +124,7 @@ async fn the_list_strategy_records_every_status_once_per_user_and_pages_through_
         .backfill_users
         .with_label_values(&["linked"])
         .get();
-    assert_eq!(metered, 2);
+    assert_eq!(metered, 3);
     app.kratos.verify().await;
 }
 
@@ -138,7 +139,7 @@ async fn emails_match_trimmed_and_case_insensitively() {
     let mixed = user(&app, "Mixed.Case@example.com", None).await;
     let padded_user = user(&app, "PADDED@Example.com", None).await;
 
-    let summary = run(&app, &list(500, true)).await;
+    let summary = run(&app, &list(500, false)).await;
 
     assert_eq!(summary.count(ResolutionStatus::Linked), 2);
     assert_eq!(link_of(&app, mixed).await, Some(upper_id));
@@ -146,18 +147,45 @@ async fn emails_match_trimmed_and_case_insensitively() {
 }
 
 #[tokio::test]
-async fn unverified_matches_are_linked_when_verification_is_not_required() {
+async fn unverified_matches_are_reported_by_default_and_linked_with_allow_unverified() {
     let app = spawn_app().await;
     let (id, unverified) = identity("late@example.com", false);
     Identities::new(vec![unverified])
-        .mount(&app.kratos, 1..=2, 0)
+        .mount(&app.kratos, 1..=4, 0)
         .await;
     let late = user(&app, "late@example.com", None).await;
 
-    let summary = run(&app, &list(500, false)).await;
+    let strict = run(&app, &list(500, false)).await;
+    assert_eq!(strict.count(ResolutionStatus::Unverified), 1);
+    assert_eq!(strict.count(ResolutionStatus::Linked), 0);
+    assert_eq!(link_of(&app, late).await, None);
+
+    let summary = run(&app, &list(500, true)).await;
 
     assert_eq!(summary.count(ResolutionStatus::Linked), 1);
     assert_eq!(link_of(&app, late).await, Some(id));
+}
+
+#[tokio::test]
+async fn a_credentials_identifier_never_takes_over_the_user_holding_that_email() {
+    let app = spawn_app().await;
+    // The squatter verified their own address and picked the victim's email as
+    // password identifier (Kratos lets anyone pick any identifier).
+    let (_, mut squatter) = identity("squatter@example.com", true);
+    squatter["credentials"]["password"]["identifiers"] = json!(["victim@example.com"]);
+    Identities::new(vec![squatter])
+        .mount(&app.kratos, 1..=4, 0)
+        .await;
+    let victim = user(&app, "victim@example.com", None).await;
+
+    for allow_unverified in [false, true] {
+        let summary = run(&app, &list(500, allow_unverified)).await;
+        assert_eq!(summary.count(ResolutionStatus::Linked), 0);
+        let (status, auth_id, detail) = audit_of(&app, &summary, victim).await;
+        assert_eq!(status, "missing", "{detail:?}");
+        assert_eq!(auth_id, None);
+        assert_eq!(link_of(&app, victim).await, None);
+    }
 }
 
 #[tokio::test]

@@ -153,6 +153,7 @@ pub fn store(app: &TestApp) -> PostgresBackfillStore {
     })
     .expect("pool");
     PostgresBackfillStore::new(pool, app.database_url.clone())
+        .with_write_back(app.app.settings.write_back_external_id)
 }
 
 /// Adds an unlinked user (or a linked one with `auth_id`).

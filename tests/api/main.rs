@@ -7,6 +7,7 @@ mod backfill_runs;
 mod backfill_store;
 mod cli;
 mod conformance;
+mod crash;
 mod database_network;
 mod deploy_image;
 mod deploy_kubernetes;

@@ -210,6 +210,7 @@ async fn sync_profiles_fixes_drift_and_refuses_an_email_held_by_another_user() {
         &app.app,
         ReconcileOptions {
             sync_profiles: true,
+            ..ReconcileOptions::default()
         },
     )
     .await
@@ -322,6 +323,7 @@ async fn a_kratos_listing_that_fails_after_retries_aborts_the_run() {
         &app.app,
         ReconcileOptions {
             sync_profiles: true,
+            ..ReconcileOptions::default()
         },
     )
     .await

@@ -106,6 +106,42 @@ fn after(delay: Duration) -> DateTime<Utc> {
 }
 
 impl MemoryWriteBackQueue {
+    /// Queues a write-back at once: what [`WriteBackQueue::enqueue`] does,
+    /// callable while the user store holds its lock (a link and its
+    /// write-back are stored together).
+    pub fn enqueue_now(
+        &self,
+        auth_id: AuthId,
+        user: UserId,
+        correlation_id: Uuid,
+        source: AuditSource,
+    ) {
+        let mut queued = lock(&self.queued);
+        let version = queued
+            .get(&auth_id)
+            .map_or(1, |entry| entry.item.version + 1);
+        queued.insert(
+            auth_id,
+            Queued {
+                item: WriteBack {
+                    auth_id,
+                    user_id: user,
+                    version,
+                    attempts: 0,
+                    correlation_id,
+                    source,
+                },
+                due: Utc::now(),
+                failed: false,
+            },
+        );
+    }
+
+    /// Identities with a write-back queued (pending or given up).
+    pub fn queued(&self) -> Vec<AuthId> {
+        lock(&self.queued).keys().copied().collect()
+    }
+
     /// Applies `change` to the queued write-back of `item` when its version is unchanged.
     fn settle(&self, item: &WriteBack, change: impl FnOnce(&mut HashMap<AuthId, Queued>)) -> bool {
         let mut queued = lock(&self.queued);
@@ -128,25 +164,7 @@ impl WriteBackQueue for MemoryWriteBackQueue {
         correlation_id: Uuid,
         source: AuditSource,
     ) -> Result<(), StoreError> {
-        let mut queued = lock(&self.queued);
-        let version = queued
-            .get(&auth_id)
-            .map_or(1, |entry| entry.item.version + 1);
-        queued.insert(
-            auth_id,
-            Queued {
-                item: WriteBack {
-                    auth_id,
-                    user_id: user,
-                    version,
-                    attempts: 0,
-                    correlation_id,
-                    source,
-                },
-                due: Utc::now(),
-                failed: false,
-            },
-        );
+        self.enqueue_now(auth_id, user, correlation_id, source);
         Ok(())
     }
 

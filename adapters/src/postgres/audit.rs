@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Pool;
+use deadpool_postgres::{GenericClient, Pool};
 use identity_link_ports::{
     AuditError, AuditEvent, AuditLog, AuditOutcome, AuditQuery, AuditSource, AuthId, StoreError,
     UserId,
@@ -47,54 +47,10 @@ impl AuditLog for PostgresAuditLog {
         if events.is_empty() {
             return Ok(());
         }
-        let mut correlation_ids = Vec::with_capacity(events.len());
-        let mut occurred = Vec::with_capacity(events.len());
-        let mut sources = Vec::with_capacity(events.len());
-        let mut actions = Vec::with_capacity(events.len());
-        let mut outcomes = Vec::with_capacity(events.len());
-        let mut auth_ids = Vec::with_capacity(events.len());
-        let mut user_ids = Vec::with_capacity(events.len());
-        let mut actors = Vec::with_capacity(events.len());
-        let mut details = Vec::with_capacity(events.len());
-        for event in events {
-            correlation_ids.push(event.correlation_id);
-            occurred.push(event.occurred_at);
-            sources.push(event.source.as_str());
-            actions.push(event.action.as_str());
-            outcomes.push(event.outcome.as_str());
-            auth_ids.push(event.auth_id.map(|id| id.as_uuid()));
-            user_ids.push(event.user_id.map(|id| id.as_uuid()));
-            actors.push(event.actor.as_deref());
-            details.push(&event.detail);
-        }
         let client = self.client().await?;
-        let statement = client
-            .prepare_cached(
-                "INSERT INTO identity_audit
-                    (correlation_id, occurred_at, source, action, outcome, auth_id, user_id, actor, detail)
-                 SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[],
-                                      $5::text[], $6::uuid[], $7::uuid[], $8::text[], $9::jsonb[])",
-            )
+        insert_events(&client, events)
             .await
-            .map_err(statement_error)?;
-        client
-            .execute(
-                &statement,
-                &[
-                    &correlation_ids,
-                    &occurred,
-                    &sources,
-                    &actions,
-                    &outcomes,
-                    &auth_ids,
-                    &user_ids,
-                    &actors,
-                    &details,
-                ],
-            )
-            .await
-            .map_err(statement_error)?;
-        Ok(())
+            .map_err(statement_error)
     }
 
     async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, AuditError> {
@@ -116,6 +72,65 @@ impl AuditLog for PostgresAuditLog {
             .map_err(statement_error)?;
         rows.iter().map(audit_from_row).collect()
     }
+}
+
+/// Appends `events` in one statement on `client` (a connection or an open
+/// transaction, so that a change and its audit commit together).
+///
+/// # Errors
+/// The statement's error.
+pub(crate) async fn insert_events<C: GenericClient + Sync>(
+    client: &C,
+    events: &[AuditEvent],
+) -> Result<(), tokio_postgres::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut correlation_ids = Vec::with_capacity(events.len());
+    let mut occurred = Vec::with_capacity(events.len());
+    let mut sources = Vec::with_capacity(events.len());
+    let mut actions = Vec::with_capacity(events.len());
+    let mut outcomes = Vec::with_capacity(events.len());
+    let mut auth_ids = Vec::with_capacity(events.len());
+    let mut user_ids = Vec::with_capacity(events.len());
+    let mut actors = Vec::with_capacity(events.len());
+    let mut details = Vec::with_capacity(events.len());
+    for event in events {
+        correlation_ids.push(event.correlation_id);
+        occurred.push(event.occurred_at);
+        sources.push(event.source.as_str());
+        actions.push(event.action.as_str());
+        outcomes.push(event.outcome.as_str());
+        auth_ids.push(event.auth_id.map(|id| id.as_uuid()));
+        user_ids.push(event.user_id.map(|id| id.as_uuid()));
+        actors.push(event.actor.as_deref());
+        details.push(&event.detail);
+    }
+    let statement = client
+        .prepare_cached(
+            "INSERT INTO identity_audit
+                (correlation_id, occurred_at, source, action, outcome, auth_id, user_id, actor, detail)
+             SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[],
+                                  $5::text[], $6::uuid[], $7::uuid[], $8::text[], $9::jsonb[])",
+        )
+        .await?;
+    client
+        .execute(
+            &statement,
+            &[
+                &correlation_ids,
+                &occurred,
+                &sources,
+                &actions,
+                &outcomes,
+                &auth_ids,
+                &user_ids,
+                &actors,
+                &details,
+            ],
+        )
+        .await?;
+    Ok(())
 }
 
 fn audit_from_row(row: &Row) -> Result<AuditEvent, AuditError> {

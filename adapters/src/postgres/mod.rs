@@ -14,10 +14,10 @@ use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::Client;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-mod audit;
+pub(crate) mod audit;
 mod dsn;
 mod email_keys;
-mod outbox;
+pub(crate) mod outbox;
 mod socket;
 mod tls;
 mod users;

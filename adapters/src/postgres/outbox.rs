@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Pool;
+use deadpool_postgres::{GenericClient, Pool};
 use identity_link_ports::{
     AuditSource, AuthId, DeliveryRecord, StoreError, TriggerId, UserId, WebhookDeliveries,
     WriteBack, WriteBackQueue,
@@ -137,6 +137,64 @@ impl PostgresWriteBackQueue {
     }
 }
 
+/// Queues (or re-queues) the write-back of `user` to `auth_id`, due now, on
+/// `client` (a connection or the transaction of the link it follows). Also the
+/// backfill's batches queue theirs with [`ENQUEUE_MANY_SQL`].
+///
+/// # Errors
+/// The statement's error.
+pub(crate) async fn enqueue_on<C: GenericClient + Sync>(
+    client: &C,
+    auth_id: AuthId,
+    user: UserId,
+    correlation_id: Uuid,
+    source: AuditSource,
+) -> Result<(), tokio_postgres::Error> {
+    let statement = client.prepare_cached(ENQUEUE_SQL).await?;
+    client
+        .execute(
+            &statement,
+            &[
+                &auth_id.as_uuid(),
+                &user.as_uuid(),
+                &correlation_id,
+                &source.as_str(),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Queues write-backs `$1` (identities) → `$2` (users), correlation id `$3`,
+/// source `$4`; a queued write-back of the same identity is replaced.
+pub(crate) const ENQUEUE_MANY_SQL: &str =
+    "INSERT INTO external_id_writeback (auth_id, user_id, correlation_id, source)
+     SELECT p.auth_id, p.user_id, $3, $4 FROM unnest($1::uuid[], $2::uuid[]) AS p(auth_id, user_id)
+     ON CONFLICT (auth_id) DO UPDATE
+        SET user_id = EXCLUDED.user_id,
+            version = external_id_writeback.version + 1,
+            status = 'pending',
+            attempts = 0,
+            next_attempt_at = now(),
+            last_error = NULL,
+            correlation_id = EXCLUDED.correlation_id,
+            source = EXCLUDED.source,
+            updated_at = now()";
+
+const ENQUEUE_SQL: &str =
+    "INSERT INTO external_id_writeback (auth_id, user_id, correlation_id, source)
+     VALUES ($1, $2, $3, $4)
+     ON CONFLICT (auth_id) DO UPDATE
+        SET user_id = EXCLUDED.user_id,
+            version = external_id_writeback.version + 1,
+            status = 'pending',
+            attempts = 0,
+            next_attempt_at = now(),
+            last_error = NULL,
+            correlation_id = EXCLUDED.correlation_id,
+            source = EXCLUDED.source,
+            updated_at = now()";
+
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
@@ -166,36 +224,9 @@ impl WriteBackQueue for PostgresWriteBackQueue {
         source: AuditSource,
     ) -> Result<(), StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
-        let statement = client
-            .prepare_cached(
-                "INSERT INTO external_id_writeback (auth_id, user_id, correlation_id, source)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (auth_id) DO UPDATE
-                    SET user_id = EXCLUDED.user_id,
-                        version = external_id_writeback.version + 1,
-                        status = 'pending',
-                        attempts = 0,
-                        next_attempt_at = now(),
-                        last_error = NULL,
-                        correlation_id = EXCLUDED.correlation_id,
-                        source = EXCLUDED.source,
-                        updated_at = now()",
-            )
+        enqueue_on(&client, auth_id, user, correlation_id, source)
             .await
-            .map_err(store_error)?;
-        client
-            .execute(
-                &statement,
-                &[
-                    &auth_id.as_uuid(),
-                    &user.as_uuid(),
-                    &correlation_id,
-                    &source.as_str(),
-                ],
-            )
-            .await
-            .map_err(store_error)?;
-        Ok(())
+            .map_err(store_error)
     }
 
     async fn claim_due(&self, limit: u32, lease: Duration) -> Result<Vec<WriteBack>, StoreError> {

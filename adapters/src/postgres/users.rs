@@ -3,16 +3,18 @@
 //! violations are mapped by constraint name to domain errors.
 
 use async_trait::async_trait;
-use deadpool_postgres::Pool;
+use deadpool_postgres::{GenericClient, Pool};
 use identity_link_ports::text::email_key;
 use identity_link_ports::{
-    AuthId, CreateLinkedError, Email, ImportOutcome, LinkError, NewUser, Profile, StoreError, User,
-    UserFilter, UserId, UserPage, UserStore,
+    AuthId, ChangeRecord, CreateLinkedError, Email, ImportOutcome, LinkError, NewUser, Profile,
+    StoreError, User, UserFilter, UserId, UserPage, UserStore,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use super::audit::insert_events;
+use super::outbox::enqueue_on;
 use super::{pool_error, store_error, violated_constraint};
 
 /// The user columns every query returns, in the order `user_from_row` reads.
@@ -100,6 +102,131 @@ pub fn user_from_row(row: &Row) -> Result<User, StoreError> {
         created_at: row.try_get("created_at").map_err(store_error)?,
         linked_at: row.try_get("linked_at").map_err(store_error)?,
     })
+}
+
+async fn one_row<C: GenericClient + Sync>(
+    client: &C,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Result<Option<Row>, tokio_postgres::Error>, StoreError> {
+    let statement = client.prepare_cached(sql).await.map_err(store_error)?;
+    Ok(client.query_opt(&statement, params).await)
+}
+
+async fn create_on<C: GenericClient + Sync>(
+    client: &C,
+    new: &NewUser,
+) -> Result<User, CreateLinkedError> {
+    let profile = &new.profile;
+    let inserted = one_row(
+        client,
+        CREATE,
+        &[
+            &new.id.as_uuid(),
+            &profile.email.as_str(),
+            &profile.first_name,
+            &profile.last_name,
+            &profile.avatar_url,
+            &new.auth_id.map(|id| id.as_uuid()),
+            &profile.email.normalized(),
+        ],
+    )
+    .await?;
+    match inserted {
+        Ok(Some(row)) => Ok(user_from_row(&row)?),
+        Ok(None) => {
+            Err(StoreError::Unknown(anyhow::anyhow!("INSERT … RETURNING returned no row")).into())
+        }
+        Err(error) => Err(match violated_constraint(&error) {
+            Some("users_email_key") => CreateLinkedError::EmailTaken,
+            Some("users_auth_id_key") => CreateLinkedError::AuthIdTaken,
+            _ => CreateLinkedError::Store(store_error(error)),
+        }),
+    }
+}
+
+async fn set_link_on<C: GenericClient + Sync>(
+    client: &C,
+    id: UserId,
+    new: Option<AuthId>,
+    expected: Option<AuthId>,
+) -> Result<User, LinkError> {
+    let updated = one_row(
+        client,
+        SET_LINK,
+        &[
+            &id.as_uuid(),
+            &new.map(|id| id.as_uuid()),
+            &expected.map(|id| id.as_uuid()),
+        ],
+    )
+    .await?;
+    match updated {
+        Ok(Some(row)) => Ok(user_from_row(&row)?),
+        Ok(None) => {
+            let current = one_row(client, BY_ID, &[&id.as_uuid()])
+                .await?
+                .map_err(store_error)?;
+            match current.as_ref().map(user_from_row).transpose()? {
+                None => Err(LinkError::UserNotFound),
+                Some(user) => Err(LinkError::Changed {
+                    current: user.auth_id,
+                }),
+            }
+        }
+        Err(error) if violated_constraint(&error) == Some("users_auth_id_key") => {
+            Err(LinkError::AuthIdTaken)
+        }
+        Err(error) => Err(LinkError::Store(store_error(error))),
+    }
+}
+
+async fn update_profile_on<C: GenericClient + Sync>(
+    client: &C,
+    id: UserId,
+    profile: &Profile,
+) -> Result<User, LinkError> {
+    let updated = one_row(
+        client,
+        UPDATE_PROFILE,
+        &[
+            &id.as_uuid(),
+            &profile.email.as_str(),
+            &profile.first_name,
+            &profile.last_name,
+            &profile.avatar_url,
+            &profile.email.normalized(),
+        ],
+    )
+    .await?;
+    match updated {
+        Ok(Some(row)) => Ok(user_from_row(&row)?),
+        Ok(None) => Err(LinkError::UserNotFound),
+        Err(error) if violated_constraint(&error) == Some("users_email_key") => {
+            Err(LinkError::EmailTaken)
+        }
+        Err(error) => Err(LinkError::Store(store_error(error))),
+    }
+}
+
+/// Writes what commits with a change of `user`: its audit events and, when
+/// asked and the user is linked now, the pending write-back of its id.
+async fn record_on<C: GenericClient + Sync>(
+    client: &C,
+    user: &User,
+    record: &ChangeRecord,
+) -> Result<(), StoreError> {
+    insert_events(client, &record.audit)
+        .await
+        .map_err(store_error)?;
+    if let (true, Some(auth_id), Some(first)) =
+        (record.write_back, user.auth_id, record.audit.first())
+    {
+        enqueue_on(client, auth_id, user.id, first.correlation_id, first.source)
+            .await
+            .map_err(store_error)?;
+    }
+    Ok(())
 }
 
 /// Escapes `%`, `_` and `\` so that `raw` matches literally inside (I)LIKE.
@@ -191,33 +318,8 @@ impl UserStore for PostgresUserStore {
     }
 
     async fn create_linked(&self, new: NewUser) -> Result<User, CreateLinkedError> {
-        let profile = &new.profile;
-        let inserted = self
-            .query_opt(
-                CREATE,
-                &[
-                    &new.id.as_uuid(),
-                    &profile.email.as_str(),
-                    &profile.first_name,
-                    &profile.last_name,
-                    &profile.avatar_url,
-                    &new.auth_id.map(|id| id.as_uuid()),
-                    &profile.email.normalized(),
-                ],
-            )
-            .await?;
-        match inserted {
-            Ok(Some(row)) => Ok(user_from_row(&row)?),
-            Ok(None) => Err(StoreError::Unknown(anyhow::anyhow!(
-                "INSERT … RETURNING returned no row"
-            ))
-            .into()),
-            Err(error) => Err(match violated_constraint(&error) {
-                Some("users_email_key") => CreateLinkedError::EmailTaken,
-                Some("users_auth_id_key") => CreateLinkedError::AuthIdTaken,
-                _ => CreateLinkedError::Store(store_error(error)),
-            }),
-        }
+        let client = self.pool.get().await.map_err(pool_error)?;
+        create_on(&client, &new).await
     }
 
     async fn set_link(
@@ -226,53 +328,55 @@ impl UserStore for PostgresUserStore {
         new: Option<AuthId>,
         expected: Option<AuthId>,
     ) -> Result<User, LinkError> {
-        let updated = self
-            .query_opt(
-                SET_LINK,
-                &[
-                    &id.as_uuid(),
-                    &new.map(|id| id.as_uuid()),
-                    &expected.map(|id| id.as_uuid()),
-                ],
-            )
-            .await?;
-        match updated {
-            Ok(Some(row)) => Ok(user_from_row(&row)?),
-            Ok(None) => match self.find_by_id(id).await? {
-                None => Err(LinkError::UserNotFound),
-                Some(user) => Err(LinkError::Changed {
-                    current: user.auth_id,
-                }),
-            },
-            Err(error) if violated_constraint(&error) == Some("users_auth_id_key") => {
-                Err(LinkError::AuthIdTaken)
-            }
-            Err(error) => Err(LinkError::Store(store_error(error))),
-        }
+        let client = self.pool.get().await.map_err(pool_error)?;
+        set_link_on(&client, id, new, expected).await
     }
 
     async fn update_profile(&self, id: UserId, profile: &Profile) -> Result<User, LinkError> {
-        let updated = self
-            .query_opt(
-                UPDATE_PROFILE,
-                &[
-                    &id.as_uuid(),
-                    &profile.email.as_str(),
-                    &profile.first_name,
-                    &profile.last_name,
-                    &profile.avatar_url,
-                    &profile.email.normalized(),
-                ],
-            )
-            .await?;
-        match updated {
-            Ok(Some(row)) => Ok(user_from_row(&row)?),
-            Ok(None) => Err(LinkError::UserNotFound),
-            Err(error) if violated_constraint(&error) == Some("users_email_key") => {
-                Err(LinkError::EmailTaken)
-            }
-            Err(error) => Err(LinkError::Store(store_error(error))),
-        }
+        let client = self.pool.get().await.map_err(pool_error)?;
+        update_profile_on(&client, id, profile).await
+    }
+
+    async fn create_linked_recorded(
+        &self,
+        new: NewUser,
+        record: &ChangeRecord,
+    ) -> Result<User, CreateLinkedError> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await.map_err(store_error)?;
+        let user = create_on(&tx, &new).await?;
+        record_on(&tx, &user, record).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(user)
+    }
+
+    async fn set_link_recorded(
+        &self,
+        id: UserId,
+        new: Option<AuthId>,
+        expected: Option<AuthId>,
+        record: &ChangeRecord,
+    ) -> Result<User, LinkError> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await.map_err(store_error)?;
+        let user = set_link_on(&tx, id, new, expected).await?;
+        record_on(&tx, &user, record).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(user)
+    }
+
+    async fn update_profile_recorded(
+        &self,
+        id: UserId,
+        profile: &Profile,
+        record: &ChangeRecord,
+    ) -> Result<User, LinkError> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await.map_err(store_error)?;
+        let user = update_profile_on(&tx, id, profile).await?;
+        record_on(&tx, &user, record).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(user)
     }
 
     async fn import(&self, users: Vec<NewUser>) -> Result<ImportOutcome, StoreError> {

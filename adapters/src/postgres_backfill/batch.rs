@@ -1,14 +1,22 @@
 //! One batch: links (compare-and-set) and audit rows in one transaction.
+//! (Longer than most files: the batch transaction and its race handling read
+//! best in one place.)
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use deadpool_postgres::{Pool, Transaction};
-use identity_link_ports::{AuthId, ResolutionStatus, RunId, StoreError, Verdict};
+use identity_link_ports::decision::{
+    backfill_status, decide, Address, DecisionPolicy, Facts, Holder,
+};
+use identity_link_ports::{
+    AuditSource, AuthId, ResolutionStatus, RunId, StoreError, UserId, Verdict,
+};
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::column;
+use crate::postgres::outbox::ENQUEUE_MANY_SQL;
 use crate::postgres::{pool_error, store_error, violated_constraint};
 
 /// Attempts per batch: a lost race on an identity, a deadlock or a dropped
@@ -49,10 +57,11 @@ pub(super) async fn apply(
     pool: &Pool,
     run: RunId,
     mut verdicts: Vec<Verdict>,
+    write_back: bool,
 ) -> Result<Vec<Verdict>, StoreError> {
     let mut attempt = 1;
     loop {
-        let failure = match try_apply(pool, run, &verdicts).await {
+        let failure = match try_apply(pool, run, &verdicts, write_back).await {
             Ok(recorded) => return Ok(recorded),
             Err(failure) => failure,
         };
@@ -75,8 +84,10 @@ pub(super) async fn apply(
     }
 }
 
-/// After losing a race on the unique constraint: the identities now linked to
-/// someone else become conflicts.
+/// After losing a race on the unique constraint: each contested verdict is
+/// decided again by the link rule on what the store holds now (the identity
+/// linked to another user becomes a conflict). The store does not judge: it
+/// supplies the facts and records the decision.
 async fn mark_conflicts(pool: &Pool, verdicts: &mut [Verdict]) -> Result<(), StoreError> {
     let wanted: Vec<Uuid> = to_link(verdicts).map(|(_, auth)| auth).collect();
     let client = pool.get().await.map_err(pool_error)?;
@@ -97,17 +108,44 @@ async fn mark_conflicts(pool: &Pool, verdicts: &mut [Verdict]) -> Result<(), Sto
         else {
             continue;
         };
-        match owners.get(&auth_id.as_uuid()) {
-            Some(owner) if *owner != verdict.user.as_uuid() => {
-                verdict.status = ResolutionStatus::Conflict;
-                verdict.detail = Some(format!(
-                    "the identity was linked to user {owner} while the run examined this user"
-                ));
-            }
-            _ => {}
+        let owner = owners
+            .get(&auth_id.as_uuid())
+            .map(|owner| UserId::new(*owner));
+        let status = redecide(verdict, auth_id, owner, None);
+        if status == ResolutionStatus::Conflict {
+            verdict.status = status;
+            verdict.detail = owner.map(|owner| {
+                format!("the identity was linked to user {owner} while the run examined this user")
+            });
         }
     }
     Ok(())
+}
+
+/// The link rule's answer for a `Linked` verdict once the store says the
+/// identity is linked to `owner` and the user to `current`. The address passed
+/// the rule when the verdict was made; only the links changed since.
+fn redecide(
+    verdict: &Verdict,
+    auth_id: AuthId,
+    owner: Option<UserId>,
+    current: Option<AuthId>,
+) -> ResolutionStatus {
+    let facts = Facts {
+        auth_id,
+        linked_user: owner,
+        active: true,
+        address: Address::Verified,
+        holder: Some(Holder {
+            user: verdict.user,
+            linked_to: current,
+        }),
+        rival_holders: 0,
+    };
+    backfill_status(
+        decide(&facts, &DecisionPolicy::backfill(false)),
+        verdict.user,
+    )
 }
 
 fn to_link(verdicts: &[Verdict]) -> impl Iterator<Item = (Uuid, Uuid)> + '_ {
@@ -128,7 +166,12 @@ fn linked_meanwhile(verdict: &mut Verdict, current: Uuid) {
     verdict.detail = Some("linked meanwhile, by something other than this run".into());
 }
 
-async fn try_apply(pool: &Pool, run: RunId, verdicts: &[Verdict]) -> Result<Vec<Verdict>, Failure> {
+async fn try_apply(
+    pool: &Pool,
+    run: RunId,
+    verdicts: &[Verdict],
+    write_back: bool,
+) -> Result<Vec<Verdict>, Failure> {
     let mut recorded = verdicts.to_vec();
     let position: HashMap<Uuid, usize> = recorded
         .iter()
@@ -176,6 +219,9 @@ async fn try_apply(pool: &Pool, run: RunId, verdicts: &[Verdict]) -> Result<Vec<
     let (users, auth_ids): (Vec<Uuid>, Vec<Uuid>) = to_link(&recorded).unzip();
     if !users.is_empty() {
         let updated = link(&tx, run, &users, &auth_ids).await?;
+        if write_back {
+            queue_write_backs(&tx, run, &users, &auth_ids, &updated).await?;
+        }
         let lost: Vec<Uuid> = users
             .iter()
             .filter(|user| !updated.contains(*user))
@@ -190,9 +236,15 @@ async fn try_apply(pool: &Pool, run: RunId, verdicts: &[Verdict]) -> Result<Vec<
                 .map(|row| Ok((column(row, 0)?, column(row, 1)?)))
                 .collect::<Result<_, StoreError>>()?;
             for user in &lost {
-                if let (Some(Some(auth_id)), Some(&index)) = (current.get(user), position.get(user))
+                if let (Some(Some(current)), Some(&index)) = (current.get(user), position.get(user))
                 {
-                    linked_meanwhile(&mut recorded[index], *auth_id);
+                    let verdict = &recorded[index];
+                    let decided = verdict
+                        .auth_id
+                        .map(|wanted| redecide(verdict, wanted, None, Some(AuthId::new(*current))));
+                    if decided == Some(ResolutionStatus::AlreadyLinked) {
+                        linked_meanwhile(&mut recorded[index], *current);
+                    }
                 }
             }
             // Unlinked yet not updated cannot happen (the update waited for any
@@ -242,6 +294,41 @@ async fn link(
         .collect::<Result<_, StoreError>>()?)
 }
 
+/// Queues the write-back of each link made (`updated` of `users`), in the batch's transaction.
+async fn queue_write_backs(
+    tx: &Transaction<'_>,
+    run: RunId,
+    users: &[Uuid],
+    auth_ids: &[Uuid],
+    updated: &HashSet<Uuid>,
+) -> Result<(), Failure> {
+    let (linked_auth, linked_users): (Vec<Uuid>, Vec<Uuid>) = users
+        .iter()
+        .zip(auth_ids)
+        .filter(|(user, _)| updated.contains(*user))
+        .map(|(user, auth_id)| (*auth_id, *user))
+        .unzip();
+    if linked_auth.is_empty() {
+        return Ok(());
+    }
+    let statement = tx
+        .prepare_cached(ENQUEUE_MANY_SQL)
+        .await
+        .map_err(classify)?;
+    tx.execute(
+        &statement,
+        &[
+            &linked_auth,
+            &linked_users,
+            &run.as_uuid(),
+            &AuditSource::Backfill.as_str(),
+        ],
+    )
+    .await
+    .map_err(classify)?;
+    Ok(())
+}
+
 async fn insert_audit(
     tx: &Transaction<'_>,
     run: RunId,
@@ -286,7 +373,22 @@ async fn insert_audit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use identity_link_ports::UserId;
+
+    #[test]
+    fn a_lost_race_is_decided_again_by_the_link_rule() {
+        let auth = AuthId::new(Uuid::new_v4());
+        let v = verdict(ResolutionStatus::Linked, Some(auth.as_uuid()));
+        let other = UserId::generate();
+        assert_eq!(
+            redecide(&v, auth, Some(other), None),
+            ResolutionStatus::Conflict
+        );
+        assert_eq!(
+            redecide(&v, auth, None, Some(AuthId::new(Uuid::new_v4()))),
+            ResolutionStatus::AlreadyLinked
+        );
+        assert_eq!(redecide(&v, auth, None, None), ResolutionStatus::Linked);
+    }
 
     fn verdict(status: ResolutionStatus, auth: Option<Uuid>) -> Verdict {
         Verdict {

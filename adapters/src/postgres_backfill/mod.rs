@@ -33,6 +33,7 @@ const BACKFILL_LOCK_KEY: i64 = 0x6964_6c69_6e6b_0002;
 pub struct PostgresBackfillStore {
     pool: Pool,
     url: String,
+    write_back: bool,
 }
 
 impl PostgresBackfillStore {
@@ -41,7 +42,15 @@ impl PostgresBackfillStore {
         Self {
             pool,
             url: url.into(),
+            write_back: false,
         }
+    }
+
+    /// Queue the `external_id` write-back of every link a batch makes, in the
+    /// batch's transaction (`WRITE_BACK_EXTERNAL_ID`).
+    pub fn with_write_back(mut self, write_back: bool) -> Self {
+        self.write_back = write_back;
+        self
     }
 }
 
@@ -130,7 +139,7 @@ impl BackfillStore for PostgresBackfillStore {
         run: RunId,
         verdicts: Vec<Verdict>,
     ) -> Result<Vec<Verdict>, StoreError> {
-        batch::apply(&self.pool, run, verdicts).await
+        batch::apply(&self.pool, run, verdicts, self.write_back).await
     }
 
     async fn report(&self, run: Option<RunId>) -> Result<Option<RunReport>, ReportError> {

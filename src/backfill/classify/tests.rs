@@ -57,6 +57,23 @@ fn keys_are_the_trimmed_lowercase_trait_and_identifier_addresses() {
 }
 
 #[test]
+fn a_credentials_identifier_is_never_a_key() {
+    let squatter = identity(
+        "squatter@example.com",
+        &["victim@example.com"],
+        &["squatter@example.com"],
+    );
+    let keys = staged_keys(&squatter, &LinkPolicy::default());
+    let emails: Vec<_> = keys.iter().map(|key| key.email_key.as_str()).collect();
+    assert_eq!(emails, vec!["squatter@example.com"]);
+    let victim = Email::new("victim@example.com").unwrap();
+    let found = found_by(&squatter, &LinkPolicy::default(), &victim);
+    assert!(found
+        .iter()
+        .all(|key| key.email_key != "victim@example.com"));
+}
+
+#[test]
 fn each_key_carries_its_own_verification_and_the_key_count() {
     let id = identity(
         "ada@example.com",
@@ -79,15 +96,20 @@ fn the_link_rule_judges_inactive_identities_and_missing_traits_unfit() {
 
     let mut no_trait = identity("ada@example.com", &["ada@example.com"], &[]);
     no_trait.traits = json!({});
+    no_trait.verifiable_addresses = vec![VerifiableAddress {
+        value: "ada@example.com".into(),
+        verified: true,
+        via: "email".into(),
+    }];
     let keys = staged_keys(&no_trait, &LinkPolicy::default());
-    assert_eq!(keys.len(), 1, "still matched by its credentials identifier");
+    assert_eq!(keys.len(), 1, "still matched by its address");
     assert_eq!(keys[0].unfit.as_deref(), Some("identity_traits_missing"));
 }
 
 #[test]
 fn exactly_one_free_verified_candidate_is_linked() {
     let only = candidate();
-    let verdict = classify(&facts(vec![only.clone()]), None, true);
+    let verdict = classify(&facts(vec![only.clone()]), None, false);
     assert_eq!(verdict.status, ResolutionStatus::Linked);
     assert_eq!(verdict.auth_id, Some(only.auth_id));
     assert_eq!(verdict.detail, None);
@@ -135,15 +157,15 @@ fn an_identity_matching_several_users_is_a_duplicate_for_each() {
 }
 
 #[test]
-fn unverified_matches_link_only_when_verification_is_not_required() {
+fn unverified_matches_link_only_when_allowed() {
     let unverified = CandidateFacts {
         verified: false,
         ..candidate()
     };
-    let required = classify(&facts(vec![unverified.clone()]), None, true);
+    let required = classify(&facts(vec![unverified.clone()]), None, false);
     assert_eq!(required.status, ResolutionStatus::Unverified);
     assert_eq!(required.auth_id, Some(unverified.auth_id));
-    let allowed = classify(&facts(vec![unverified]), None, false);
+    let allowed = classify(&facts(vec![unverified]), None, true);
     assert_eq!(allowed.status, ResolutionStatus::Linked);
     assert!(allowed.detail.expect("says so").contains("unverified"));
 }
@@ -177,23 +199,18 @@ fn a_linked_user_is_already_linked_and_a_failed_lookup_is_an_error() {
 }
 
 #[test]
-fn an_identity_found_by_an_identifier_is_keyed_by_it_even_without_credentials_in_the_answer() {
+fn an_identity_found_by_an_identifier_is_keyed_by_its_addresses_only() {
     let id = identity("display@example.com", &[], &["login@example.com"]);
     let email = Email::new("Login@Example.com").unwrap();
     let keys = found_by(&id, &LinkPolicy::default(), &email);
     let login = keys
         .iter()
         .find(|k| k.email_key == "login@example.com")
-        .expect("keyed by the looked-up address");
+        .expect("keyed by its verified address");
     assert!(login.verified);
     assert!(keys.iter().all(|k| k.keys == 2));
-    assert_eq!(
-        found_by(
-            &id,
-            &LinkPolicy::default(),
-            &Email::new("display@example.com").unwrap()
-        )
-        .len(),
-        1
-    );
+    let stranger = Email::new("someone-else@example.com").unwrap();
+    assert!(found_by(&id, &LinkPolicy::default(), &stranger)
+        .iter()
+        .all(|k| k.email_key != "someone-else@example.com"));
 }

@@ -139,6 +139,13 @@ impl Serving {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Kills it with SIGKILL (a crash: nothing is flushed); returns what it logged.
+    pub async fn kill(mut self) -> String {
+        let _ = self.child.kill().await;
+        let _ = self.reader.await;
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
     /// Stops it with SIGTERM; returns its exit code and everything it logged.
     pub async fn stop(mut self) -> (Option<i32>, String) {
         if let Some(pid) = self.child.id() {
