@@ -104,7 +104,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log_format);
+    let traces = telemetry::init(settings.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -112,10 +112,14 @@ pub fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the runtime: {error}");
+            traces.shutdown();
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli.command, settings)) {
+    let outcome = runtime.block_on(run(cli.command, settings));
+    // Outside the runtime: the span exporter blocks while it flushes.
+    traces.shutdown();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(error)) => {
             eprintln!("error: {error:#}");

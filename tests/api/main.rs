@@ -30,6 +30,7 @@ mod reconcile_cli;
 mod resolve;
 mod resolve_errors;
 mod resolve_kratos;
+mod traces;
 mod webhook;
 mod webhook_failures;
 mod webhook_link;

@@ -166,10 +166,12 @@ impl PostgresUserStore {
 
 #[async_trait]
 impl UserStore for PostgresUserStore {
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn find_by_auth_id(&self, auth_id: AuthId) -> Result<Option<User>, StoreError> {
         self.one_user(BY_AUTH_ID, &auth_id.as_uuid()).await
     }
 
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn find_by_auth_ids(&self, auth_ids: &[AuthId]) -> Result<Vec<User>, StoreError> {
         if auth_ids.is_empty() {
             return Ok(Vec::new());
@@ -182,14 +184,17 @@ impl UserStore for PostgresUserStore {
             .collect()
     }
 
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         self.one_user(BY_ID, &id.as_uuid()).await
     }
 
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         self.one_user(BY_EMAIL, &email.normalized()).await
     }
 
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn create_linked(&self, new: NewUser) -> Result<User, CreateLinkedError> {
         let profile = &new.profile;
         let inserted = self
@@ -220,6 +225,7 @@ impl UserStore for PostgresUserStore {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn set_link(
         &self,
         id: UserId,
@@ -251,6 +257,7 @@ impl UserStore for PostgresUserStore {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn update_profile(&self, id: UserId, profile: &Profile) -> Result<User, LinkError> {
         let updated = self
             .query_opt(
@@ -275,6 +282,7 @@ impl UserStore for PostgresUserStore {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn import(&self, users: Vec<NewUser>) -> Result<ImportOutcome, StoreError> {
         if users.is_empty() {
             return Ok(ImportOutcome::default());
@@ -322,6 +330,7 @@ impl UserStore for PostgresUserStore {
         })
     }
 
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn list(
         &self,
         filter: &UserFilter,
