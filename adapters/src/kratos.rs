@@ -1,6 +1,8 @@
 //! The Kratos admin API over HTTP (shapes from Kratos's OpenAPI document).
 
 mod budget;
+#[cfg(test)]
+mod hook_tests;
 mod link_header;
 mod model;
 #[cfg(test)]

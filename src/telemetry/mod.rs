@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter, Layer, Registry};
@@ -67,17 +68,15 @@ pub fn init(format: Option<LogFormat>) -> Telemetry {
     };
     let traced = provider.is_some();
     let builder = fmt::layer().with_writer(std::io::stderr);
+    let json = fmt::format()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false);
     let output: Boxed = match (format, traced) {
         (LogFormat::Pretty, _) => builder.compact().boxed(),
-        (LogFormat::Json, false) => builder.json().flatten_event(true).boxed(),
-        (LogFormat::Json, true) => {
-            let json = fmt::format()
-                .json()
-                .flatten_event(true)
-                .with_current_span(false)
-                .with_span_list(false);
-            builder.json().event_format(ids::WithTraceIds(json)).boxed()
-        }
+        (LogFormat::Json, false) => builder.json().event_format(json).boxed(),
+        (LogFormat::Json, true) => builder.json().event_format(ids::WithTraceIds(json)).boxed(),
     };
     let mut layers = vec![output];
     if let Some(provider) = &provider {
@@ -87,9 +86,13 @@ pub fn init(format: Option<LogFormat>) -> Telemetry {
         let tracer = provider.tracer("identity-link");
         layers.push(tracing_opentelemetry::layer().with_tracer(tracer).boxed());
     }
+    // Not exporting: every span is disabled where it is declared, so the
+    // instrumented code pays one cached check and nothing else.
+    let no_spans = (!traced).then(|| filter_fn(|metadata| !metadata.is_span()));
     if tracing_subscriber::registry()
         .with(layers)
         .with(filter)
+        .with(no_spans)
         .try_init()
         .is_ok()
     {
