@@ -115,7 +115,7 @@ pub fn main() -> ExitCode {
         Command::Serve => telemetry::CommandKind::Service,
         _ => telemetry::CommandKind::OneShot,
     };
-    telemetry::init_for(
+    let traces = telemetry::init_for(
         settings.log_format,
         kind,
         telemetry::Verbosity::from_flags(cli.quiet, cli.verbose),
@@ -128,10 +128,14 @@ pub fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the runtime: {error}");
+            traces.shutdown();
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli.command, settings)) {
+    let outcome = runtime.block_on(run(cli.command, settings));
+    // Outside the runtime: the span exporter blocks while it flushes.
+    traces.shutdown();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(error)) => {
             eprintln!("error: {error:#}");

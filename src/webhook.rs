@@ -89,6 +89,7 @@ fn base_detail(delivery: &Delivery, kind: Kind) -> Value {
 /// # Errors
 /// `KratosUnavailable`, `DatabaseUnavailable` (Kratos should retry) or
 /// `Internal`; business refusals are an [`Answer`], not an error.
+#[tracing::instrument(name = "webhook", skip_all)]
 pub async fn handle(
     app: &App,
     delivery: &Delivery,

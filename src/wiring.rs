@@ -44,7 +44,10 @@ pub fn identity_provider(
             .with_observer(Arc::new(move |operation, status| {
                 calls.with_label_values(&[operation, status]).inc();
             }));
-            Arc::new(admin)
+            Arc::new(match trace_headers() {
+                Some(hook) => admin.with_headers(hook),
+                None => admin,
+            })
         }
         IdentitySource::Fixture(path) => Arc::new(FixtureIdentities::load(path)?),
         IdentitySource::Demo => {
@@ -209,7 +212,16 @@ pub fn session_verifier(
             calls.with_label_values(&[operation, status]).inc();
         },
     ));
-    Ok(Some(Arc::new(sessions)))
+    Ok(Some(Arc::new(match trace_headers() {
+        Some(hook) => sessions.with_headers(hook),
+        None => sessions,
+    })))
+}
+
+/// `traceparent` on every Kratos request, when spans are exported.
+fn trace_headers() -> Option<identity_link_adapters::kratos::HeaderHook> {
+    crate::telemetry::tracing_enabled()
+        .then(|| Arc::new(crate::telemetry::ids::inject_current) as _)
 }
 
 /// The whole application and, with a database, the backfill store on the same pool.

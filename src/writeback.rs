@@ -110,6 +110,7 @@ fn audit(app: &App, item: &WriteBack, action: &str, outcome: AuditOutcome, detai
     ));
 }
 
+#[tracing::instrument(name = "write_back", skip_all)]
 async fn attempt(app: &App, item: &WriteBack) {
     // The link may have changed since it was queued: write only what holds.
     let settled = match app.users.find_by_auth_id(item.auth_id).await {

@@ -1,6 +1,8 @@
 //! The Kratos admin API over HTTP (shapes from Kratos's OpenAPI document).
 
 mod budget;
+#[cfg(test)]
+mod hook_tests;
 mod link_header;
 mod model;
 #[cfg(test)]
@@ -17,6 +19,7 @@ use identity_link_ports::{
 use reqwest::{Method, RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 use url::Url;
 
 pub use budget::{within as within_budget, MAX_WAIT as MAX_RETRY_AFTER_WAIT};
@@ -25,6 +28,10 @@ pub use model::{identity_from_json, IdentityDto};
 
 /// Told of every HTTP attempt: the operation and its status (`200`, `timeout`, …).
 pub type CallObserver = Arc<dyn Fn(&'static str, &str) + Send + Sync>;
+
+/// Adds headers to every request, inside the attempt's span (the service's
+/// trace context: `traceparent`), so this crate needs no tracing exporter.
+pub type HeaderHook = Arc<dyn Fn(&mut reqwest::header::HeaderMap) + Send + Sync>;
 
 /// How to reach the Kratos admin API.
 #[derive(Clone)]
@@ -90,6 +97,7 @@ pub struct KratosAdmin {
     http: reqwest::Client,
     settings: KratosSettings,
     observer: Option<CallObserver>,
+    headers: Option<HeaderHook>,
 }
 
 impl KratosAdmin {
@@ -106,11 +114,17 @@ impl KratosAdmin {
             http,
             settings,
             observer: None,
+            headers: None,
         })
     }
 
     pub fn with_observer(mut self, observer: CallObserver) -> Self {
         self.observer = Some(observer);
+        self
+    }
+
+    pub fn with_headers(mut self, hook: HeaderHook) -> Self {
+        self.headers = Some(hook);
         self
     }
 
@@ -128,10 +142,15 @@ impl KratosAdmin {
     }
 
     fn request(&self, method: Method, url: Url) -> RequestBuilder {
-        let request = self
+        let mut request = self
             .http
             .request(method, url)
             .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(hook) = &self.headers {
+            let mut headers = reqwest::header::HeaderMap::new();
+            hook(&mut headers);
+            request = request.headers(headers);
+        }
         match &self.settings.token {
             Some(token) => request.bearer_auth(token.expose_secret()),
             None => request,
@@ -146,12 +165,31 @@ impl KratosAdmin {
             .with_jitter()
     }
 
-    /// Sends one attempt and classifies its outcome.
+    /// Sends one attempt (`retry` 0 is the first) in a span of its own.
     async fn attempt(
+        &self,
+        operation: &'static str,
+        retry: usize,
+        build: &(dyn Fn() -> RequestBuilder + Sync),
+    ) -> Result<reqwest::Response, Attempt> {
+        let span = tracing::info_span!(
+            "kratos",
+            otel.name = operation,
+            otel.kind = "client",
+            retry,
+            http.response.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        );
+        self.classify(operation, build).instrument(span).await
+    }
+
+    /// Sends one request and classifies its outcome.
+    async fn classify(
         &self,
         operation: &'static str,
         build: &(dyn Fn() -> RequestBuilder + Sync),
     ) -> Result<reqwest::Response, Attempt> {
+        let span = tracing::Span::current();
         let response = match build().send().await {
             Ok(response) => response,
             Err(error) => {
@@ -163,6 +201,7 @@ impl KratosAdmin {
                     "transport_error"
                 };
                 self.observe(operation, kind);
+                span.record("error.type", kind);
                 // Without the URL: its query may hold an email being looked up.
                 let error = error.without_url();
                 return Err(Attempt::retry(format!("{operation}: {kind}: {error}")));
@@ -170,6 +209,7 @@ impl KratosAdmin {
         };
         let status = response.status();
         self.observe(operation, status.as_str());
+        span.record("http.response.status_code", status.as_u16());
         if status.is_success() {
             return Ok(response);
         }
@@ -207,7 +247,11 @@ impl KratosAdmin {
         operation: &'static str,
         build: impl Fn() -> RequestBuilder + Sync,
     ) -> Result<reqwest::Response, IdentityError> {
-        let sent = (|| self.attempt(operation, &build))
+        let mut attempts = 0;
+        let sent = (|| {
+            attempts += 1;
+            self.attempt(operation, attempts - 1, &build)
+        })
             .retry(self.backoff())
             .when(|failure| matches!(failure, Attempt::Retry { .. }))
             .adjust(|failure, backoff| {
@@ -364,7 +408,7 @@ impl IdentityProvider for KratosAdmin {
 
     async fn ping(&self) -> Result<(), IdentityError> {
         let url = self.url("/health/alive");
-        self.attempt("health", &|| self.request(Method::GET, url.clone()))
+        self.attempt("health", 0, &|| self.request(Method::GET, url.clone()))
             .await
             .map(drop)
             .map_err(Attempt::into_error)

@@ -9,10 +9,11 @@ use identity_link_ports::{AuthId, Session, SessionCredential, SessionError, Sess
 use reqwest::header::{HeaderValue, ACCEPT, COOKIE};
 use reqwest::StatusCode;
 use serde::Deserialize;
+use tracing::Instrument;
 use url::Url;
 use uuid::Uuid;
 
-use crate::kratos::CallObserver;
+use crate::kratos::{CallObserver, HeaderHook};
 
 /// The cookie Kratos keeps its browser session in.
 pub const SESSION_COOKIE: &str = "ory_kratos_session";
@@ -38,6 +39,7 @@ pub struct KratosSessions {
     http: reqwest::Client,
     whoami: Url,
     observer: Option<CallObserver>,
+    headers: Option<HeaderHook>,
 }
 
 impl KratosSessions {
@@ -58,11 +60,17 @@ impl KratosSessions {
             http,
             whoami,
             observer: None,
+            headers: None,
         })
     }
 
     pub fn with_observer(mut self, observer: CallObserver) -> Self {
         self.observer = Some(observer);
+        self
+    }
+
+    pub fn with_headers(mut self, hook: HeaderHook) -> Self {
+        self.headers = Some(hook);
         self
     }
 
@@ -85,12 +93,26 @@ impl SessionVerifier for KratosSessions {
         };
         let mut value = HeaderValue::from_str(&value).map_err(|_| SessionError::Invalid)?;
         value.set_sensitive(true);
+        let span = tracing::info_span!(
+            "kratos",
+            otel.name = OPERATION,
+            otel.kind = "client",
+            retry = 0,
+            http.response.status_code = tracing::field::Empty,
+        );
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(hook) = &self.headers {
+            let _entered = span.enter();
+            hook(&mut headers);
+        }
         let sent = self
             .http
             .get(self.whoami.clone())
             .header(ACCEPT, "application/json")
             .header(name, value)
+            .headers(headers)
             .send()
+            .instrument(span.clone())
             .await;
         let response = match sent {
             Ok(response) => response,
@@ -106,6 +128,7 @@ impl SessionVerifier for KratosSessions {
         };
         let status = response.status();
         self.observe(status.as_str());
+        span.record("http.response.status_code", status.as_u16());
         match status {
             StatusCode::OK => {}
             StatusCode::UNAUTHORIZED => return Err(SessionError::Invalid),

@@ -9,6 +9,7 @@ use identity_link_ports::{
     BackfillSession, IdentityError, IdentityProvider, KratosIdentity, PageToken, StagedKey,
 };
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::{classify, staged_keys, BackfillError, RunContext};
 
@@ -53,11 +54,9 @@ async fn stage_identities(
     session: &mut dyn BackfillSession,
 ) -> Result<(), BackfillError> {
     let (sender, mut pages) = mpsc::channel(PAGES_AHEAD);
-    let fetcher = tokio::spawn(fetch_pages(
-        run.app.identities.clone(),
-        run.options.page_size,
-        sender,
-    ));
+    let fetcher = tokio::spawn(
+        fetch_pages(run.app.identities.clone(), run.options.page_size, sender).in_current_span(),
+    );
     let policy = &run.app.policy;
     while let Some(page) = pages.recv().await {
         let identities = page.map_err(BackfillError::Listing)?;
@@ -83,8 +82,13 @@ async fn fetch_pages(
     pages: mpsc::Sender<Result<Vec<KratosIdentity>, IdentityError>>,
 ) {
     let mut token: Option<PageToken> = None;
-    loop {
-        let page = match identities.list_page(page_size, token.clone()).await {
+    for number in 1_u64.. {
+        let span = tracing::info_span!("backfill_page", page = number);
+        let listed = identities
+            .list_page(page_size, token.clone())
+            .instrument(span)
+            .await;
+        let page = match listed {
             Ok(page) => page,
             Err(error) => {
                 let _ = pages.send(Err(error)).await;

@@ -147,6 +147,7 @@ impl RunContext<'_> {
 /// `Busy` when another run holds the lock (nothing done); `Listing` when Kratos
 /// cannot be listed (nothing linked); `Store` when the database fails (batches
 /// committed before stay; the run is recorded as failed when possible).
+#[tracing::instrument(name = "backfill", skip_all, fields(strategy = options.strategy.as_str(), dry_run = options.dry_run))]
 pub async fn run(
     app: &App,
     store: &dyn BackfillStore,

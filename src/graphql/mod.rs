@@ -22,6 +22,7 @@ use identity_link_ports::{AuditSource, BackfillReports, SessionVerifier};
 use poem::endpoint::BoxEndpoint;
 use poem::http::{header, Method, StatusCode};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response};
+use tracing::Instrument;
 use uuid::Uuid;
 
 pub use auth::{Admin, Authenticator, Denied, Presented, SESSION_CACHE_TTL};
@@ -204,7 +205,11 @@ impl Graphql {
         } else {
             &self.schema
         };
-        let mut response = schema.execute(query).await;
+        let span = tracing::info_span!(
+            "graphql",
+            otel.name = %format_args!("graphql {}", query.operation_name.as_deref().unwrap_or("anonymous")),
+        );
+        let mut response = schema.execute(query).instrument(span).await;
         error::code_uncoded(&mut response.errors, correlation_id);
         GraphQLResponse(response).into_response()
     }

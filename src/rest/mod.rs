@@ -8,6 +8,7 @@ mod hook;
 mod limit;
 pub mod resolve;
 mod timeout;
+mod trace;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -73,7 +74,7 @@ fn allowed(exposure: Exposure, path: &str) -> bool {
     }
 }
 
-/// Every route, behind correlation ids, error bodies, body limits and the
+/// Every route, in a server span, behind correlation ids, error bodies, body limits and the
 /// request timeout.
 pub fn routes(
     app: Arc<App>,
@@ -108,6 +109,7 @@ pub fn routes(
         .data(app)
         .with(timeout::RequestTimeout(request_timeout))
         .with(correlation::Correlation)
+        .with(trace::ServerSpan)
         .into_endpoint()
         .boxed()
 }

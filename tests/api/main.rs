@@ -32,6 +32,7 @@ mod resolve;
 mod resolve_errors;
 mod resolve_kratos;
 mod terminal;
+mod traces;
 mod webhook;
 mod webhook_failures;
 mod webhook_link;

@@ -43,6 +43,7 @@ fn delivery_from_row(row: &Row) -> Result<DeliveryRecord, StoreError> {
 
 #[async_trait]
 impl WebhookDeliveries for PostgresWebhookDeliveries {
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn redelivered(&self, trigger: &TriggerId) -> Result<Option<DeliveryRecord>, StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let statement = client
@@ -63,6 +64,7 @@ impl WebhookDeliveries for PostgresWebhookDeliveries {
             .transpose()
     }
 
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn record(
         &self,
         trigger: &TriggerId,
@@ -216,6 +218,7 @@ fn write_back_from_row(row: &Row) -> Result<WriteBack, StoreError> {
 
 #[async_trait]
 impl WriteBackQueue for PostgresWriteBackQueue {
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn enqueue(
         &self,
         auth_id: AuthId,
@@ -257,6 +260,7 @@ impl WriteBackQueue for PostgresWriteBackQueue {
         rows.iter().map(write_back_from_row).collect()
     }
 
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn complete(&self, item: &WriteBack) -> Result<bool, StoreError> {
         self.settle(
             item,
@@ -266,6 +270,7 @@ impl WriteBackQueue for PostgresWriteBackQueue {
         .await
     }
 
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn retry_later(
         &self,
         item: &WriteBack,
@@ -283,6 +288,7 @@ impl WriteBackQueue for PostgresWriteBackQueue {
         .await
     }
 
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn abandon(&self, item: &WriteBack, error: &str) -> Result<bool, StoreError> {
         self.settle(
             item,

@@ -293,10 +293,12 @@ impl PostgresUserStore {
 
 #[async_trait]
 impl UserStore for PostgresUserStore {
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn find_by_auth_id(&self, auth_id: AuthId) -> Result<Option<User>, StoreError> {
         self.one_user(BY_AUTH_ID, &auth_id.as_uuid()).await
     }
 
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn find_by_auth_ids(&self, auth_ids: &[AuthId]) -> Result<Vec<User>, StoreError> {
         if auth_ids.is_empty() {
             return Ok(Vec::new());
@@ -309,19 +311,23 @@ impl UserStore for PostgresUserStore {
             .collect()
     }
 
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         self.one_user(BY_ID, &id.as_uuid()).await
     }
 
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         self.one_user(BY_EMAIL, &email.normalized()).await
     }
 
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn create_linked(&self, new: NewUser) -> Result<User, CreateLinkedError> {
         let client = self.pool.get().await.map_err(pool_error)?;
         create_on(&client, &new).await
     }
 
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn set_link(
         &self,
         id: UserId,
@@ -332,6 +338,7 @@ impl UserStore for PostgresUserStore {
         set_link_on(&client, id, new, expected).await
     }
 
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn update_profile(&self, id: UserId, profile: &Profile) -> Result<User, LinkError> {
         let client = self.pool.get().await.map_err(pool_error)?;
         update_profile_on(&client, id, profile).await
@@ -379,6 +386,7 @@ impl UserStore for PostgresUserStore {
         Ok(user)
     }
 
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn import(&self, users: Vec<NewUser>) -> Result<ImportOutcome, StoreError> {
         if users.is_empty() {
             return Ok(ImportOutcome::default());
@@ -426,6 +434,7 @@ impl UserStore for PostgresUserStore {
         })
     }
 
+    #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn list(
         &self,
         filter: &UserFilter,

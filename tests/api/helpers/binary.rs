@@ -8,7 +8,7 @@ use tokio::process::Command;
 pub const BIN: &str = env!("CARGO_BIN_EXE_identity-link");
 
 /// Every variable the binary reads that a developer's shell might set.
-pub const CLEARED: [&str; 10] = [
+pub const CLEARED: &[&str] = &[
     "DATABASE_DIRECT_URL",
     "DATABASE_URL",
     "HEALTH_URL",
@@ -19,13 +19,18 @@ pub const CLEARED: [&str; 10] = [
     "RECONCILE_METRICS_FILE",
     "RUST_LOG",
     "WEBHOOK_SECRET",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_SERVICE_NAME",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
 ];
 
 /// A command of the binary with `args`; killed if the test drops it.
 pub fn command(args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command.args(args);
-    for var in CLEARED {
+    for var in CLEARED.iter().copied() {
         command.env_remove(var);
     }
     command.env("LOG_FORMAT", "json").kill_on_drop(true);

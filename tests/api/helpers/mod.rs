@@ -34,7 +34,7 @@ static TRACING: Once = Once::new();
 pub fn init_tracing() {
     TRACING.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            identity_link::telemetry::init(Some(identity_link::config::LogFormat::Pretty));
+            let _ = identity_link::telemetry::init(Some(identity_link::config::LogFormat::Pretty));
         }
     });
 }

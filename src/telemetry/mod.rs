@@ -1,11 +1,22 @@
 //! Logging: pretty on a terminal, JSON otherwise. The filter depends on the
 //! kind of command and on `-q`/`-v`; `RUST_LOG` overrides it. Logs go to
 //! stderr so that commands printing data (export, openapi) keep stdout clean;
-//! on a terminal they are written around the progress bars ([`crate::terminal`]).
+//! on a terminal they are written around the progress bars ([`crate::terminal`]). With an OTLP endpoint set (`OTEL_EXPORTER_OTLP_ENDPOINT`),
+//! spans are also exported and JSON lines carry their trace ids; without
+//! one, no OpenTelemetry code runs at all.
+
+pub mod ids;
+pub mod otel;
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use tracing_subscriber::{fmt, EnvFilter};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{fmt, EnvFilter, Layer, Registry};
 
 use crate::config::LogFormat;
 
@@ -70,8 +81,42 @@ pub fn colours(terminal: bool) -> bool {
     terminal && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
 }
 
-/// Installs the global subscriber once for a command; later calls do nothing.
-pub fn init_for(format: Option<LogFormat>, kind: CommandKind, verbosity: Verbosity) {
+static TRACING: AtomicBool = AtomicBool::new(false);
+
+/// Whether spans are exported (and so worth creating per request and
+/// propagating to Kratos).
+pub fn tracing_enabled() -> bool {
+    TRACING.load(Ordering::Relaxed)
+}
+
+/// What [`init`] set up; [`Telemetry::shutdown`] exports the pending spans.
+#[must_use = "shut it down when the command ends, or pending spans are lost"]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Exports pending spans and stops the exporter. Call outside the async
+    /// runtime (the exporter blocks).
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider {
+            if let Err(error) = provider.shutdown() {
+                eprintln!("warning: pending spans were not all exported: {error}");
+            }
+        }
+    }
+}
+
+type Boxed = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// Installs a service's subscriber (as `serve` has it) once.
+pub fn init(format: Option<LogFormat>) -> Telemetry {
+    init_for(format, CommandKind::Service, Verbosity::Normal)
+}
+
+/// Installs the global subscriber once for a command; later calls do
+/// nothing. Call before the async runtime starts.
+pub fn init_for(format: Option<LogFormat>, kind: CommandKind, verbosity: Verbosity) -> Telemetry {
     let filter = match std::env::var("RUST_LOG") {
         Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(directives)
             .unwrap_or_else(|_| EnvFilter::new(default_filter(kind, verbosity))),
@@ -83,18 +128,49 @@ pub fn init_for(format: Option<LogFormat>, kind: CommandKind, verbosity: Verbosi
     } else {
         LogFormat::Json
     });
-    let builder = fmt()
-        .with_env_filter(filter)
-        .with_writer(crate::terminal::LogWriter::make);
-    let _ = match format {
-        LogFormat::Pretty => builder.compact().with_ansi(colours(terminal)).try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let env = |name: &str| std::env::var(name).ok();
+    let provider = if otel::export_configured(env) {
+        otel::provider(env)
+            .inspect_err(|error| {
+                eprintln!("warning: spans will not be exported: {error:#}");
+            })
+            .ok()
+    } else {
+        None
     };
-}
-
-/// Installs a service's subscriber (as `serve` has it) once.
-pub fn init(format: Option<LogFormat>) {
-    init_for(format, CommandKind::Service, Verbosity::Normal);
+    let traced = provider.is_some();
+    let builder = fmt::layer().with_writer(crate::terminal::LogWriter::make);
+    let json = fmt::format()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false);
+    let output: Boxed = match (format, traced) {
+        (LogFormat::Pretty, _) => builder.compact().with_ansi(colours(terminal)).boxed(),
+        (LogFormat::Json, false) => builder.json().event_format(json).boxed(),
+        (LogFormat::Json, true) => builder.json().event_format(ids::WithTraceIds(json)).boxed(),
+    };
+    let mut layers = vec![output];
+    if let Some(provider) = &provider {
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        let tracer = provider.tracer("identity-link");
+        layers.push(tracing_opentelemetry::layer().with_tracer(tracer).boxed());
+    }
+    // Not exporting: every span is disabled where it is declared, so the
+    // instrumented code pays one cached check and nothing else.
+    let no_spans = (!traced).then(|| filter_fn(|metadata| !metadata.is_span()));
+    if tracing_subscriber::registry()
+        .with(layers)
+        .with(filter)
+        .with(no_spans)
+        .try_init()
+        .is_ok()
+    {
+        TRACING.store(traced, Ordering::Relaxed);
+    }
+    Telemetry { provider }
 }
 
 /// An unexpected error as one short log field: its chain of causes on one
