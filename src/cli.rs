@@ -10,10 +10,12 @@ use identity_link_ports::UserFilter;
 
 use crate::config::{Config, Settings};
 use crate::export::{export, ExportFormat};
-use crate::import::{import_file, ImportError};
+use crate::import::{import_file_with, ImportError};
 use crate::metrics::Metrics;
 use crate::rest::Exposure;
 use crate::{graphql, health_probe, reconcile, rest, serve, telemetry, wiring};
+
+mod import_bar;
 
 #[derive(Parser)]
 #[command(
@@ -255,9 +257,13 @@ async fn run_migrate(settings: &Settings, status: bool) -> Result<(), Failure> {
 
 async fn run_import(settings: &Settings, file: &std::path::Path) -> Result<(), Failure> {
     let (users, _, _) = wiring::stores(settings).await?;
-    let report = match import_file(users.as_ref(), file).await {
+    let bar = import_bar::ImportBar::new(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let imported = import_file_with(users.as_ref(), file, &bar).await;
+    bar.finish();
+    let report = match imported {
         Ok(report) => report,
         Err(ImportError::BadFile(reason)) => return Err(Failure::Usage(anyhow::anyhow!(reason))),
+        Err(ImportError::Read(reason)) => return Err(Failure::Runtime(anyhow::anyhow!(reason))),
         Err(ImportError::Store(error)) => return Err(Failure::Runtime(error.into())),
     };
     let mut out = std::io::stdout().lock();
@@ -269,9 +275,15 @@ async fn run_import(settings: &Settings, file: &std::path::Path) -> Result<(), F
         &mut out,
         format!("skipped: {} (email already present)", report.skipped),
     )?;
-    write(&mut out, format!("invalid: {}", report.invalid.len()))?;
+    write(&mut out, format!("invalid: {}", report.invalid_count()))?;
     for row in &report.invalid {
         write(&mut out, format!("  {}: {}", row.location, row.reason))?;
+    }
+    if report.invalid_unlisted > 0 {
+        write(
+            &mut out,
+            format!("  … and {} more invalid rows", report.invalid_unlisted),
+        )?;
     }
     Ok(())
 }

@@ -19,6 +19,7 @@ mod helpers;
 mod hostile_text;
 mod http_limits;
 mod hygiene;
+mod import_stream;
 mod kratos_docs;
 mod kratos_retry_after;
 mod migrations;
