@@ -70,6 +70,17 @@ pub enum Command {
     Reconcile(reconcile::ReconcileArgs),
     /// Link unlinked users to Kratos identities by email; `report` and `revert` runs.
     Backfill(crate::backfill::command::BackfillCommand),
+    /// Manage the audit trail (`identity_audit`).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Delete audit rows older than a duration, in short batches, safe while the service runs.
+    Prune(crate::audit_prune::PruneArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +170,9 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
         Command::Users {
             command: UsersCommand::Import { file },
         } => run_import(&settings, &file).await,
+        Command::Audit {
+            command: AuditCommand::Prune(args),
+        } => run_prune(&settings, &args).await,
         Command::Export {
             format,
             linked,
@@ -227,6 +241,7 @@ async fn run_migrate(settings: &Settings, status: bool) -> Result<(), Failure> {
     };
     let mut out = std::io::stdout().lock();
     if status {
+        let search = identity_link_adapters::postgres::search_index_in_use(url).await?;
         for migration in identity_link_adapters::postgres::migration_status(url).await? {
             let state = migration
                 .applied_on
@@ -239,6 +254,7 @@ async fn run_migrate(settings: &Settings, status: bool) -> Result<(), Failure> {
             )
             .map_err(anyhow::Error::from)?;
         }
+        writeln!(out, "{search}").map_err(anyhow::Error::from)?;
     } else {
         let migrated = identity_link_adapters::postgres::migrate(url).await?;
         if migrated.applied.is_empty() {
@@ -251,7 +267,26 @@ async fn run_migrate(settings: &Settings, status: bool) -> Result<(), Failure> {
         for line in wiring::collision_report(&migrated.email_collisions) {
             writeln!(out, "WARNING: {line}").map_err(anyhow::Error::from)?;
         }
+        writeln!(out, "{}", migrated.search_index).map_err(anyhow::Error::from)?;
     }
+    Ok(())
+}
+
+async fn run_prune(
+    settings: &Settings,
+    args: &crate::audit_prune::PruneArgs,
+) -> Result<(), Failure> {
+    let Some(url) = settings.database_direct_url() else {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "audit prune needs --database-url (DATABASE_URL); the in-memory audit is not kept"
+        )));
+    };
+    // Migrates first (unless --no-migrate), as every command on the database.
+    wiring::stores(settings).await?;
+    let client = identity_link_adapters::postgres::parse_url(url, settings.database_timeout)?
+        .connect()
+        .await?;
+    crate::audit_prune::run(&client, args).await?;
     Ok(())
 }
 

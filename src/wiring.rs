@@ -112,6 +112,7 @@ pub async fn stores(
                 for line in collision_report(&migrated.email_collisions) {
                     tracing::warn!("{line}");
                 }
+                tracing::info!("{}", migrated.search_index);
             }
             let pool = postgres::pool(&PostgresSettings {
                 url: url.to_owned(),

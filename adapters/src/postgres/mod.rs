@@ -18,14 +18,19 @@ mod audit;
 mod dsn;
 mod email_keys;
 mod outbox;
+mod prune;
+mod search_index;
 mod socket;
 mod tls;
+mod user_search;
 mod users;
 
 pub use audit::PostgresAuditLog;
 pub use dsn::SslMode;
 pub use email_keys::EmailCollision;
 pub use outbox::{PostgresWebhookDeliveries, PostgresWriteBackQueue};
+pub use prune::{prune_audit, PruneReport};
+pub use search_index::SearchIndex;
 pub use users::{user_from_row, PostgresUserStore};
 
 mod embedded {
@@ -245,6 +250,8 @@ pub struct Migrated {
     /// same one (see `migrations/V5__email_normalized.sql`); reported at every
     /// run until resolved.
     pub email_collisions: Vec<EmailCollision>,
+    /// How admin search finds users (migration V7).
+    pub search_index: SearchIndex,
 }
 
 /// Applies pending migrations under an advisory lock, each statement waiting
@@ -308,7 +315,14 @@ async fn migrate_locked(client: &mut tokio_postgres::Client) -> anyhow::Result<M
             lock_hint(&format!("{error:#}"))
         )
     })?;
+    let search_index = search_index::complete(client).await.map_err(|error| {
+        anyhow::anyhow!(
+            "migration failed while building the search and audit indexes: {}",
+            lock_hint(&format!("{error:#}"))
+        )
+    })?;
     Ok(Migrated {
+        search_index,
         applied: report
             .applied_migrations()
             .iter()
@@ -369,6 +383,14 @@ pub async fn migration_status(url: &str) -> anyhow::Result<Vec<MigrationState>> 
                 .and_then(|done| done.applied_on().map(|at| at.to_string())),
         })
         .collect())
+}
+
+/// The admin search index in use, read from the catalog.
+///
+/// # Errors
+/// When the database cannot be reached.
+pub async fn search_index_in_use(url: &str) -> anyhow::Result<SearchIndex> {
+    search_index::in_use(&connect(url).await?).await
 }
 
 fn is_unavailable(error: &tokio_postgres::Error) -> bool {
