@@ -1,5 +1,7 @@
 //! Integration tests: one binary, one module per area.
 
+mod admin_search;
+mod audit_prune;
 mod backfill;
 mod backfill_cli;
 mod backfill_fake;

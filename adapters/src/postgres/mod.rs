@@ -22,7 +22,7 @@ mod prune;
 mod search_index;
 mod socket;
 mod tls;
-mod user_search;
+pub mod user_search;
 mod users;
 
 pub use audit::PostgresAuditLog;
