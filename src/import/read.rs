@@ -163,10 +163,9 @@ impl Sink {
             Ok(user) => self.batch.rows.push((location, user)),
             Err(reason) => self.batch.invalid.push(InvalidRow { location, reason }),
         }
-        if self.batch.rows.len() + self.batch.invalid.len() >= self.batch_size {
-            if !self.flush() {
-                return Err(Stop::ReceiverGone);
-            }
+        let full = self.batch.rows.len() + self.batch.invalid.len() >= self.batch_size;
+        if full && !self.flush() {
+            return Err(Stop::ReceiverGone);
         }
         Ok(())
     }
