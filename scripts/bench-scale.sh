@@ -15,8 +15,9 @@ N=${1:-1000000}
 PG="postgres://postgres@127.0.0.1:5432"
 DB="identity_link_bench_scale_$$"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/identity-link-target}"
-BIN="$CARGO_TARGET_DIR/release/identity-link"
-FAKE="$CARGO_TARGET_DIR/release/examples/fake_kratos"
+PROFILE="${PROFILE:-release}"  # PROFILE=debug with NO_BUILD=1: the debug binaries as built
+BIN="$CARGO_TARGET_DIR/$PROFILE/identity-link"
+FAKE="$CARGO_TARGET_DIR/$PROFILE/examples/fake_kratos"
 WORK=$(mktemp -d)
 PIDS=()
 ROWS=()
@@ -39,7 +40,8 @@ timed() {
   ROWS+=("$(printf '%-22s %10s s %8s MiB  %s' "$name" "$seconds" "$((max_rss_kb / 1024))" "${NOTE:-}")")
   NOTE=""
 }
-il() { "$BIN" --database-url "$PG/$DB" --log-format json "$@"; }
+IL=("$BIN" --database-url "$PG/$DB" --log-format json)
+il() { "${IL[@]}" "$@"; }
 
 if [ -z "${NO_BUILD:-}" ]; then
   say "release build"
@@ -61,20 +63,20 @@ il migrate >"$WORK/migrate.out" 2>"$WORK/migrate.log"
 grep 'admin search index' "$WORK/migrate.out" >&2
 
 say "import"
-timed "users import" il users import "$WORK/users.csv"
+timed "users import" "${IL[@]}" users import "$WORK/users.csv"
 grep -q "added:   $N" "$WORK/users import.out" || { cat "$WORK/users import.out" >&2; exit 1; }
 sql "VACUUM ANALYZE users"
 
 say "backfill"
-timed "backfill" il --kratos-admin-url "$KRATOS" backfill --format json
+timed "backfill" "${IL[@]}" --kratos-admin-url "$KRATOS" backfill --format json
 say "reconcile"
-timed "reconcile" il --kratos-admin-url "$KRATOS" reconcile --format json
+timed "reconcile" "${IL[@]}" --kratos-admin-url "$KRATOS" reconcile --format json
 say "export"
-timed "export (csv)" il export --format csv
+timed "export (csv)" "${IL[@]}" export --format csv
 
 say "admin search on serve"
 PORT=$((20000 + $$ % 20000))
-ADMIN_TOKEN="bench-$$" il --kratos-admin-url "$KRATOS" --listen "127.0.0.1:$PORT" serve \
+ADMIN_TOKEN="bench-$$" "${IL[@]}" --kratos-admin-url "$KRATOS" --listen "127.0.0.1:$PORT" serve \
   >"$WORK/serve.out" 2>"$WORK/serve.log" &
 SERVE=$!
 PIDS+=("$SERVE")
@@ -104,7 +106,7 @@ ID="1d000000-0000-4000-8000-000000000001"
   done
 ) &
 PIDS+=($!)
-timed "audit prune" il audit prune --older-than 180d
+timed "audit prune" "${IL[@]}" audit prune --older-than 180d
 touch "$WORK/prune.done"
 sleep 0.5
 resolves=$(wc -l <"$WORK/resolve.times")
