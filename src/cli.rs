@@ -10,10 +10,12 @@ use identity_link_ports::UserFilter;
 
 use crate::config::{Config, Settings};
 use crate::export::{export, ExportFormat};
-use crate::import::{import_file_observed, ImportError};
+use crate::import::{import_file_with, ImportError};
 use crate::metrics::Metrics;
 use crate::rest::Exposure;
 use crate::{graphql, health_probe, reconcile, rest, serve, telemetry, terminal, wiring};
+
+mod import_bar;
 
 #[derive(Parser)]
 #[command(
@@ -75,6 +77,17 @@ pub enum Command {
     Reconcile(reconcile::ReconcileArgs),
     /// Link unlinked users to Kratos identities by email; `report` and `revert` runs.
     Backfill(crate::backfill::command::BackfillCommand),
+    /// Manage the audit trail (`identity_audit`).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Delete audit rows older than a duration, in short batches, safe while the service runs.
+    Prune(crate::audit_prune::PruneArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,6 +190,9 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
         Command::Users {
             command: UsersCommand::Import { file },
         } => run_import(&settings, &file).await,
+        Command::Audit {
+            command: AuditCommand::Prune(args),
+        } => run_prune(&settings, &args).await,
         Command::Export {
             format,
             linked,
@@ -250,6 +266,7 @@ async fn run_migrate(settings: &Settings, status: bool) -> Result<(), Failure> {
     };
     let mut out = std::io::stdout().lock();
     if status {
+        let search = identity_link_adapters::postgres::search_index_in_use(url).await?;
         for migration in identity_link_adapters::postgres::migration_status(url).await? {
             let state = migration
                 .applied_on
@@ -262,6 +279,7 @@ async fn run_migrate(settings: &Settings, status: bool) -> Result<(), Failure> {
             )
             .map_err(anyhow::Error::from)?;
         }
+        writeln!(out, "{search}").map_err(anyhow::Error::from)?;
     } else {
         let migrated = identity_link_adapters::postgres::migrate(url).await?;
         if migrated.applied.is_empty() {
@@ -277,21 +295,38 @@ async fn run_migrate(settings: &Settings, status: bool) -> Result<(), Failure> {
         for line in wiring::collision_report(&migrated.email_collisions) {
             writeln!(out, "WARNING: {line}").map_err(anyhow::Error::from)?;
         }
+        writeln!(out, "{}", migrated.search_index).map_err(anyhow::Error::from)?;
     }
+    Ok(())
+}
+
+async fn run_prune(
+    settings: &Settings,
+    args: &crate::audit_prune::PruneArgs,
+) -> Result<(), Failure> {
+    let Some(url) = settings.database_direct_url() else {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "audit prune needs --database-url (DATABASE_URL); the in-memory audit is not kept"
+        )));
+    };
+    // Migrates first (unless --no-migrate), as every command on the database.
+    wiring::stores(settings).await?;
+    let client = identity_link_adapters::postgres::parse_url(url, settings.database_timeout)?
+        .connect()
+        .await?;
+    crate::audit_prune::run(&client, args).await?;
     Ok(())
 }
 
 async fn run_import(settings: &Settings, file: &std::path::Path) -> Result<(), Failure> {
     let (users, _, _) = wiring::stores(settings).await?;
-    let spinner = terminal::spinner("importing users");
-    let imported = import_file_observed(users.as_ref(), file, &|rows| {
-        spinner.set_message(format!("importing users: {rows} rows written"));
-    })
-    .await;
-    spinner.finish_and_clear();
+    let bar = import_bar::ImportBar::new();
+    let imported = import_file_with(users.as_ref(), file, &bar).await;
+    bar.finish();
     let report = match imported {
         Ok(report) => report,
         Err(ImportError::BadFile(reason)) => return Err(Failure::Usage(anyhow::anyhow!(reason))),
+        Err(ImportError::Read(reason)) => return Err(Failure::Runtime(anyhow::anyhow!(reason))),
         Err(ImportError::Store(error)) => return Err(Failure::Runtime(error.into())),
     };
     let mut out = std::io::stdout().lock();
@@ -303,9 +338,15 @@ async fn run_import(settings: &Settings, file: &std::path::Path) -> Result<(), F
         &mut out,
         format!("skipped: {} (email already present)", report.skipped),
     )?;
-    write(&mut out, format!("invalid: {}", report.invalid.len()))?;
+    write(&mut out, format!("invalid: {}", report.invalid_count()))?;
     for row in &report.invalid {
         write(&mut out, format!("  {}: {}", row.location, row.reason))?;
+    }
+    if report.invalid_unlisted > 0 {
+        write(
+            &mut out,
+            format!("  … and {} more invalid rows", report.invalid_unlisted),
+        )?;
     }
     Ok(())
 }

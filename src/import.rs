@@ -3,14 +3,17 @@
 //! every other row is imported, idempotently by email. Text is cleaned as
 //! everything from outside is (`Profile::from_untrusted`); a batch the store
 //! refuses is split until the rows it cannot store are found and reported.
+//! The file is read as a stream (`read`): memory does not grow with its size.
 
 use std::path::Path;
 
 use identity_link_ports::{NewUser, Profile, StoreError, UserId, UserStore};
 use serde::{Deserialize, Serialize};
 
+mod read;
+
 /// Rows written per statement.
-const BATCH: usize = 1000;
+const BATCH: usize = 2000;
 
 /// One row as read from the file.
 #[derive(Debug, Deserialize)]
@@ -33,12 +36,34 @@ pub struct InvalidRow {
     pub reason: String,
 }
 
+/// Invalid rows listed one by one; beyond that they are only counted, so
+/// that a file of nothing but bad rows does not fill the memory.
+pub const MAX_LISTED_INVALID: usize = 10_000;
+
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ImportReport {
     pub added: u64,
     pub skipped: u64,
+    /// The first [`MAX_LISTED_INVALID`] invalid rows, in file order.
     pub invalid: Vec<InvalidRow>,
+    /// Invalid rows beyond those listed.
+    pub invalid_unlisted: u64,
+}
+
+impl ImportReport {
+    /// Every invalid row, listed or not.
+    pub fn invalid_count(&self) -> u64 {
+        self.invalid.len() as u64 + self.invalid_unlisted
+    }
+
+    fn note_invalid(&mut self, row: InvalidRow) {
+        if self.invalid.len() < MAX_LISTED_INVALID {
+            self.invalid.push(row);
+        } else {
+            self.invalid_unlisted += 1;
+        }
+    }
 }
 
 /// Why nothing could be imported at all.
@@ -47,6 +72,9 @@ pub enum ImportError {
     /// The file cannot be read or is not CSV/JSON of the expected shape.
     #[error("{0}")]
     BadFile(String),
+    /// The file could not be read further after rows were imported.
+    #[error("{0}")]
+    Read(String),
     #[error(transparent)]
     Store(#[from] identity_link_ports::StoreError),
 }
@@ -69,106 +97,52 @@ fn to_new_user(row: Row) -> Result<NewUser, String> {
 /// A user read from the file, with where it was read.
 type Located = (String, NewUser);
 
-/// Reads the file into users to import and rows that could not be read.
-fn read_rows(path: &Path) -> Result<(Vec<Located>, Vec<InvalidRow>), ImportError> {
-    let content = std::fs::read_to_string(path).map_err(|error| {
-        ImportError::BadFile(format!("cannot read {}: {error}", path.display()))
-    })?;
-    let mut rows = Vec::new();
-    let mut invalid = Vec::new();
-    let mut accept = |location: String, row: Result<Row, String>| match row.and_then(to_new_user) {
-        Ok(user) => rows.push((location, user)),
-        Err(reason) => invalid.push(InvalidRow { location, reason }),
-    };
-    if content.trim_start().starts_with('[') {
-        let entries: Vec<serde_json::Value> = serde_json::from_str(&content).map_err(|error| {
-            ImportError::BadFile(format!("{} is not a JSON array: {error}", path.display()))
-        })?;
-        for (index, entry) in entries.into_iter().enumerate() {
-            let row = serde_json::from_value::<Row>(entry).map_err(|error| error.to_string());
-            accept(format!("entry {index}"), row);
-        }
-    } else {
-        let mut reader = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .flexible(true)
-            .from_reader(content.as_bytes());
-        let headers = reader
-            .headers()
-            .map_err(|error| ImportError::BadFile(format!("{}: {error}", path.display())))?
-            .clone();
-        let names: Vec<&str> = headers.iter().collect();
-        let expected = ["email", "first_name", "last_name"];
-        if names.len() < 3
-            || names[..3] != expected
-            || (names.len() == 4 && names[3] != "avatar_url")
-            || names.len() > 4
-        {
-            return Err(ImportError::BadFile(format!(
-                "{}: the header must be `email,first_name,last_name[,avatar_url]`, found `{}`",
-                path.display(),
-                names.join(",")
-            )));
-        }
-        for record in reader.records() {
-            let line = |record: &csv::StringRecord| {
-                record.position().map_or(0, |position| position.line())
-            };
-            let (location, row) = match record {
-                Ok(record) if record.len() != names.len() => (
-                    format!("line {}", line(&record)),
-                    Err(format!(
-                        "expected {} fields, found {}",
-                        names.len(),
-                        record.len()
-                    )),
-                ),
-                Ok(record) => (
-                    format!("line {}", line(&record)),
-                    record
-                        .deserialize::<Row>(Some(&headers))
-                        .map_err(|error| error.to_string()),
-                ),
-                Err(error) => (
-                    format!("line {}", error.position().map_or(0, |p| p.line())),
-                    Err(error.to_string()),
-                ),
-            };
-            accept(location, row);
-        }
-    }
-    Ok((rows, invalid))
+/// What an import has done so far, for a progress display.
+pub trait ImportProgress: Send + Sync {
+    /// Called once the file is checked, with its size in bytes.
+    fn started(&self, _file_bytes: u64) {}
+    /// Called after each batch, with how far into the file the import is.
+    fn advanced(&self, _bytes_read: u64, _report: &ImportReport) {}
 }
+
+/// Reports nothing.
+pub struct NoProgress;
+
+impl ImportProgress for NoProgress {}
 
 /// Imports the file into `users`.
 ///
 /// # Errors
-/// `BadFile` before anything is written; `Store` when the store is unavailable
-/// (batches written before stay, and a rerun skips them).
+/// `BadFile` before anything is written; `Read` when the file cannot be read
+/// further midway and `Store` when the store is unavailable (batches written
+/// before stay, and a rerun skips them).
 pub async fn import_file(users: &dyn UserStore, path: &Path) -> Result<ImportReport, ImportError> {
-    import_file_observed(users, path, &|_| {}).await
+    import_file_with(users, path, &NoProgress).await
 }
 
-/// [`import_file`], telling `stored` how many rows were written so far after
-/// each batch.
+/// [`import_file`], telling `progress` how it goes.
 ///
 /// # Errors
 /// As [`import_file`].
-pub async fn import_file_observed(
+pub async fn import_file_with(
     users: &dyn UserStore,
     path: &Path,
-    stored: &(dyn Fn(u64) + Sync),
+    progress: &dyn ImportProgress,
 ) -> Result<ImportReport, ImportError> {
-    let (rows, invalid) = read_rows(path)?;
-    let mut report = ImportReport {
-        invalid,
-        ..ImportReport::default()
-    };
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let batch: Vec<Located> = rows.by_ref().take(BATCH).collect();
-        store(users, batch, &mut report).await?;
-        stored(report.added + report.skipped);
+    let path = path.to_owned();
+    let source = tokio::task::spawn_blocking(move || read::open(&path))
+        .await
+        .map_err(|error| ImportError::Read(format!("the file reader failed: {error}")))??;
+    progress.started(source.size);
+    let mut batches = read::spawn(source, BATCH);
+    let mut report = ImportReport::default();
+    while let Some(batch) = batches.recv().await {
+        let batch = batch?;
+        for row in batch.invalid {
+            report.note_invalid(row);
+        }
+        store(users, batch.rows, &mut report).await?;
+        progress.advanced(batch.bytes_read, &report);
     }
     report.invalid.sort_by_key(|row| position(&row.location));
     Ok(report)
@@ -193,7 +167,7 @@ async fn store(
             Err(error @ StoreError::Unavailable(_)) => return Err(error.into()),
             Err(StoreError::Unknown(error)) if rows.len() == 1 => {
                 let (location, _) = rows.remove(0);
-                report.invalid.push(InvalidRow {
+                report.note_invalid(InvalidRow {
                     location,
                     reason: format!("cannot be stored: {error:#}"),
                 });

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod app;
 pub mod audit;
+pub mod audit_prune;
 pub mod backfill;
 pub mod background;
 pub mod cli;

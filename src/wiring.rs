@@ -130,6 +130,7 @@ pub async fn stores(
                 for line in collision_report(&migrated.email_collisions) {
                     tracing::warn!("{line}");
                 }
+                tracing::info!("{}", migrated.search_index);
             }
             let pool = postgres::pool(&PostgresSettings {
                 url: url.to_owned(),
@@ -268,6 +269,7 @@ mod tests {
             applied: Vec::new(),
             email_collisions: Vec::new(),
             version: Some(5),
+            search_index: postgres::SearchIndex::Trigram,
         };
         assert_eq!(migration_line(&migrated), "schema up to date (V5)");
         migrated.applied = vec![migration(6), migration(7)];

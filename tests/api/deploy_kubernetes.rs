@@ -154,8 +154,8 @@ fn every_workload_runs_unprivileged_on_a_read_only_root_filesystem() {
         .collect();
     assert_eq!(
         workloads.len(),
-        3,
-        "the server, the migration and the reconcile"
+        4,
+        "the server, the migration, the reconcile and the audit prune"
     );
     for workload in workloads {
         let name = &workload["metadata"]["name"];

@@ -1,5 +1,7 @@
 //! Integration tests: one binary, one module per area.
 
+mod admin_search;
+mod audit_prune;
 mod backfill;
 mod backfill_cli;
 mod backfill_fake;
@@ -20,6 +22,7 @@ mod helpers;
 mod hostile_text;
 mod http_limits;
 mod hygiene;
+mod import_stream;
 mod kratos_docs;
 mod kratos_retry_after;
 mod migrations;

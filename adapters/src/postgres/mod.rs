@@ -18,14 +18,19 @@ pub(crate) mod audit;
 mod dsn;
 mod email_keys;
 pub(crate) mod outbox;
+mod prune;
+mod search_index;
 mod socket;
 mod tls;
+pub mod user_search;
 mod users;
 
 pub use audit::PostgresAuditLog;
 pub use dsn::SslMode;
 pub use email_keys::EmailCollision;
 pub use outbox::{PostgresWebhookDeliveries, PostgresWriteBackQueue};
+pub use prune::{prune_audit, PruneReport};
+pub use search_index::SearchIndex;
 pub use users::{user_from_row, PostgresUserStore};
 
 mod embedded {
@@ -265,6 +270,8 @@ pub struct Migrated {
     pub email_collisions: Vec<EmailCollision>,
     /// The schema's version once migrated (the highest applied migration).
     pub version: Option<i32>,
+    /// How admin search finds users (migration V7).
+    pub search_index: SearchIndex,
 }
 
 /// Applies pending migrations under an advisory lock, each statement waiting
@@ -332,8 +339,15 @@ async fn migrate_locked(client: &mut tokio_postgres::Client) -> anyhow::Result<M
         .query_one("SELECT MAX(version) FROM refinery_schema_history", &[])
         .await?
         .try_get(0)?;
+    let search_index = search_index::complete(client).await.map_err(|error| {
+        anyhow::anyhow!(
+            "migration failed while building the search and audit indexes: {}",
+            lock_hint(&format!("{error:#}"))
+        )
+    })?;
     Ok(Migrated {
         version,
+        search_index,
         applied: report
             .applied_migrations()
             .iter()
@@ -394,6 +408,14 @@ pub async fn migration_status(url: &str) -> anyhow::Result<Vec<MigrationState>> 
                 .and_then(|done| done.applied_on().map(|at| at.to_string())),
         })
         .collect())
+}
+
+/// The admin search index in use, read from the catalog.
+///
+/// # Errors
+/// When the database cannot be reached.
+pub async fn search_index_in_use(url: &str) -> anyhow::Result<SearchIndex> {
+    search_index::in_use(&connect(url).await?).await
 }
 
 fn is_unavailable(error: &tokio_postgres::Error) -> bool {

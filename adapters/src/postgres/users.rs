@@ -2,20 +2,23 @@
 //! computes, stored in `email_normalized`) and of links is the database's:
 //! violations are mapped by constraint name to domain errors.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Pool};
-use identity_link_ports::text::email_key;
 use identity_link_ports::{
     AuthId, ChangeRecord, CreateLinkedError, Email, ImportOutcome, LinkError, NewUser, Profile,
     StoreError, User, UserFilter, UserId, UserPage, UserStore,
 };
+use tokio::sync::OnceCell;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::Client;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::audit::insert_events;
 use super::outbox::enqueue_on;
-use super::{pool_error, store_error, violated_constraint};
+use super::{pool_error, search_index, store_error, user_search, violated_constraint};
 
 /// The user columns every query returns, in the order `user_from_row` reads.
 macro_rules! user_columns {
@@ -65,17 +68,6 @@ const IMPORT: &str =
     "INSERT INTO users (id, email, first_name, last_name, avatar_url, email_normalized)
      SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
      ON CONFLICT DO NOTHING";
-const LIST: &str = concat!(
-    "SELECT ",
-    user_columns!(),
-    " FROM users
-      WHERE ($1::uuid IS NULL OR id > $1)
-        AND ($2::bool IS NULL OR (auth_id IS NOT NULL) = $2)
-        AND ($3::text IS NULL OR email_normalized LIKE $5 OR first_name ILIKE $3 OR last_name ILIKE $3)
-      ORDER BY id
-      LIMIT $4"
-);
-
 /// Reads a row of the user columns.
 ///
 /// # Errors
@@ -229,29 +221,34 @@ async fn record_on<C: GenericClient + Sync>(
     Ok(())
 }
 
-/// Escapes `%`, `_` and `\` so that `raw` matches literally inside (I)LIKE.
-fn like_pattern(raw: &str) -> String {
-    let mut escaped = String::with_capacity(raw.len() + 2);
-    escaped.push('%');
-    for c in raw.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped.push('%');
-    escaped
-}
-
 /// Users in Postgres.
 #[derive(Clone)]
 pub struct PostgresUserStore {
     pool: Pool,
+    /// Whether the trigram search index exists, read once from the catalog.
+    trigram: Arc<OnceCell<bool>>,
 }
 
 impl PostgresUserStore {
     pub fn new(pool: Pool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            trigram: Arc::new(OnceCell::new()),
+        }
+    }
+
+    async fn trigram(&self, client: &Client) -> Result<bool, StoreError> {
+        self.trigram
+            .get_or_try_init(|| async {
+                Ok::<_, StoreError>(
+                    search_index::in_use(client)
+                        .await
+                        .map_err(StoreError::Unknown)?
+                        == search_index::SearchIndex::Trigram,
+                )
+            })
+            .await
+            .copied()
     }
 
     /// Runs a prepared (cached) statement expected to return at most one row.
@@ -441,23 +438,38 @@ impl UserStore for PostgresUserStore {
         after: Option<UserId>,
         limit: u32,
     ) -> Result<UserPage, StoreError> {
-        let pattern = filter.search.as_deref().map(like_pattern);
-        let email_pattern = filter
-            .search
-            .as_deref()
-            .map(|search| like_pattern(&email_key(search)));
-        let rows = self
-            .query(
-                LIST,
-                &[
-                    &after.map(|id| id.as_uuid()),
-                    &filter.linked,
-                    &pattern,
-                    &(i64::from(limit) + 1),
-                    &email_pattern,
-                ],
-            )
-            .await?;
+        let after = after.map_or(Uuid::nil(), |id| id.as_uuid());
+        let limit_plus_one = i64::from(limit) + 1;
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = match filter.search.as_deref() {
+            None => {
+                let sql = user_search::list_sql(user_columns!(), None);
+                let statement = client.prepare_cached(&sql).await.map_err(store_error)?;
+                client
+                    .query(&statement, &[&after, &filter.linked, &limit_plus_one])
+                    .await
+            }
+            Some(search) => {
+                let trigram = self.trigram(&client).await?;
+                let query = user_search::search(user_columns!(), search, trigram);
+                // Prepared afresh, so that it is planned with its patterns:
+                // a generic plan cannot tell a rare fragment from a common one.
+                let statement = client.prepare(&query.sql).await.map_err(store_error)?;
+                client
+                    .query(
+                        &statement,
+                        &[
+                            &after,
+                            &filter.linked,
+                            &limit_plus_one,
+                            &query.names,
+                            &query.email,
+                        ],
+                    )
+                    .await
+            }
+        }
+        .map_err(store_error)?;
         let has_more = rows.len() > limit as usize;
         let users = rows
             .iter()
@@ -471,15 +483,5 @@ impl UserStore for PostgresUserStore {
         let client = self.pool.get().await.map_err(pool_error)?;
         client.simple_query("SELECT 1").await.map_err(store_error)?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::like_pattern;
-
-    #[test]
-    fn search_patterns_match_wildcards_literally() {
-        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
     }
 }
