@@ -130,7 +130,13 @@ pub async fn stores(
                 for line in collision_report(&migrated.email_collisions) {
                     tracing::warn!("{line}");
                 }
-                tracing::info!("{}", migrated.search_index);
+                // `migrate` prints it; elsewhere only the degraded index is worth a line.
+                match migrated.search_index {
+                    postgres::SearchIndex::Trigram => tracing::debug!("{}", migrated.search_index),
+                    postgres::SearchIndex::Prefix { .. } => {
+                        tracing::warn!("{}", migrated.search_index);
+                    }
+                }
             }
             let pool = postgres::pool(&PostgresSettings {
                 url: url.to_owned(),

@@ -79,7 +79,7 @@ async fn backfill_on_a_terminal_shows_its_summary_and_no_line_of_its_libraries()
         assert!(!screen.text.contains(chatter), "{chatter}: {}", screen.text);
     }
     assert_eq!(
-        screen.text.matches("schema up to date (V5)").count(),
+        screen.text.matches("schema up to date (V").count(),
         1,
         "the migration step says one line: {}",
         screen.text
@@ -155,7 +155,7 @@ async fn with_no_color_a_terminal_gets_no_colours() {
     .await;
     assert_eq!(plain.code, Some(0), "{}", plain.text);
     assert!(
-        plain.text.contains("schema is up to date (V5)"),
+        plain.text.contains("schema is up to date (V"),
         "{}",
         plain.text
     );
