@@ -1,8 +1,9 @@
 //! Use cases of the admin API: look users and links up, and repair a link by
-//! compare-and-set. Linking judges the identity with the link rule's
-//! [`assess`] and writes with [`UserStore::set_link_recorded`], the same primitive the
-//! rule uses, so no admin action can break "one user per identity". Every
-//! change, refused ones included, is audited under the admin's name.
+//! compare-and-set. Linking asks the link rule's [`decide`] with the admin's
+//! [`DecisionPolicy::admin`] (the chosen user, its expected link) and writes
+//! with [`UserStore::set_link_recorded`], the same primitive the rule uses, so
+//! no admin action can break "one user per identity". Every change, refused
+//! ones included, is audited under the admin's name.
 
 use identity_link_ports::{
     AuditError, AuditEvent, AuditOutcome, AuditQuery, AuthId, BackfillReports, ChangeRecord,
@@ -13,7 +14,10 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::app::{App, CallContext};
-use crate::link::{assess, Journal, ResolveError};
+use crate::link::{
+    address_of, decide, refused, Address, Decision, DecisionPolicy, Facts, Holder, Journal,
+    Refusal, ResolveError,
+};
 
 /// Why an admin request did not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -148,7 +152,7 @@ pub async fn backfill_report(
 }
 
 /// Links `user` to `auth_id` when its link is still `expected` (`None`: unlinked)
-/// and the identity exists in Kratos and passes the link rule's checks.
+/// and the identity exists in Kratos and the link rule allows it.
 ///
 /// # Errors
 /// `IdentityNotFound`, `Unfit`, `UserNotFound`, `LinkChanged`, `LinkedElsewhere`, or a
@@ -243,21 +247,52 @@ async fn link(
         }
         Err(other) => return Err(AdminError::KratosUnavailable(other.to_string())),
     };
-    let candidate = assess(&identity, &app.policy).map_err(AdminError::Unfit)?;
     let current = user(app, user_id).await?;
-    if expected == Some(auth_id) {
+    let profile = identity.profile(&app.policy.traits);
+    let facts = Facts {
+        auth_id,
+        linked_user: app
+            .users
+            .find_by_auth_id(auth_id)
+            .await?
+            .map(|owner| owner.id),
+        active: identity.is_active(),
+        address: match &profile {
+            Ok(profile) => address_of(&identity, &profile.email),
+            Err(_) => Address::Unusable,
+        },
+        holder: Some(Holder {
+            user: current.id,
+            linked_to: current.auth_id,
+        }),
+        rival_holders: 0,
+    };
+    match decide(&facts, &DecisionPolicy::admin(expected)) {
+        Decision::Link(_) => {}
         // Already linked as the admin believes: nothing to write.
-        if current.auth_id != expected {
+        Decision::AlreadyLinked(owner) if owner == current.id => return Ok((current, false)),
+        Decision::AlreadyLinked(owner) => {
+            return Err(AdminError::LinkedElsewhere {
+                auth_id,
+                user: Some(owner),
+            })
+        }
+        Decision::Refuse(Refusal::LinkChanged) => {
             return Err(AdminError::LinkChanged {
                 current: current.auth_id,
-            });
+            })
         }
-        return Ok((current, false));
+        Decision::Refuse(refusal) => return Err(AdminError::Unfit(refused(refusal, &profile))),
+        Decision::Provision => {
+            return Err(AdminError::Internal(anyhow::anyhow!(
+                "the link rule decided to create a user for an admin link"
+            )))
+        }
     }
     let detail = json!({
         "expectedAuthId": expected,
-        "emailMatches": candidate.profile.email.matches(&current.email),
-        "emailVerified": candidate.verified,
+        "emailMatches": profile.as_ref().is_ok_and(|profile| profile.email.matches(&current.email)),
+        "emailVerified": facts.address == Address::Verified,
     });
     let mut record = Journal::new(context, detail, app.settings.write_back_external_id)
         .record("linked", auth_id, user_id);

@@ -1,8 +1,8 @@
 //! The link rule, once: given an identity read from Kratos, return the user it
 //! is linked to, link it to the existing unlinked user holding its (verified)
-//! email, or provision a new linked user. Used by resolve, the webhook and the
-//! admin API; backfill classifies with [`assess`] and [`decide`] and links in
-//! bulk. Every change is written with its record ([`Journal`]) in one step.
+//! email, or provision a new linked user. Used by resolve and the webhook;
+//! backfill classifies with [`assess`] and [`decide`] and links in bulk, and
+//! the admin API links the user it chose with [`decide`] too. Every change is written with its record ([`Journal`]) in one step.
 //!
 //! Concurrency is the store's business: uniqueness constraints decide races,
 //! and a lost race is simply re-read. No process lock is involved, so the rule
@@ -18,7 +18,7 @@ use crate::app::CallContext;
 
 pub use identity_link_ports::decision::{
     backfill_status, decide, Address, Decision, DecisionPolicy, Facts, Holder, Provisioning,
-    Refusal,
+    Refusal, Target,
 };
 
 /// How the rule is configured.
@@ -299,8 +299,8 @@ pub async fn link_or_provision(
     )))
 }
 
-/// The error a request sees for a refusal of the rule.
-fn refused(refusal: Refusal, profile: &Result<Profile, ProfileError>) -> ResolveError {
+/// The error a request (or an admin link) sees for a refusal of the rule.
+pub(crate) fn refused(refusal: Refusal, profile: &Result<Profile, ProfileError>) -> ResolveError {
     match (refusal, profile) {
         (Refusal::Inactive, _) => ResolveError::Inactive,
         (Refusal::TraitsMissing, Err(error)) => ResolveError::TraitsMissing(error.clone()),

@@ -1,7 +1,8 @@
 //! The link decision, once, as a pure function over facts: resolve, the
 //! webhook and backfill (its batches' race handling in the store included)
-//! gather the facts their own way and all ask [`decide`]. What differs between
-//! them is a [`DecisionPolicy`], never a second copy of the rule.
+//! gather the facts their own way and all ask [`decide`], and so does the
+//! admin API when it links a user it chose. What differs between them is a
+//! [`DecisionPolicy`], never a second copy of the rule.
 
 use crate::backfill::ResolutionStatus;
 use crate::types::{AuthId, UserId};
@@ -19,7 +20,8 @@ pub enum Address {
     Unusable,
 }
 
-/// A user holding the matched email, and its link now.
+/// The user to link: the one holding the matched email, or the one an admin
+/// chose ([`Target::Chosen`]); and its link now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Holder {
     pub user: UserId,
@@ -34,7 +36,7 @@ pub struct Facts {
     pub linked_user: Option<UserId>,
     pub active: bool,
     pub address: Address,
-    /// The user holding the email, if any.
+    /// The user holding the email (or the one chosen), if any.
     pub holder: Option<Holder>,
     /// Other users that hold one of the identity's addresses too: a link would
     /// pick one of them arbitrarily.
@@ -52,13 +54,27 @@ pub enum Provisioning {
     Always,
 }
 
+/// Who the holder is, and whether its link may be replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The user holding the identity's email: linked only while unlinked,
+    /// never relinked (resolve, webhook, backfill).
+    EmailHolder,
+    /// A user an admin chose, whatever its email (CONTRACT §4): linked only
+    /// while its link is still `expected` (`None`: unlinked), which the link
+    /// then replaces — a compare-and-set.
+    Chosen { expected: Option<AuthId> },
+}
+
 /// What differs between callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecisionPolicy {
     /// Link an existing user on an unverified address (backfill
-    /// `--allow-unverified`). A credentials identifier alone never links.
+    /// `--allow-unverified`; an admin, who vouches for the link). A
+    /// credentials identifier alone never links.
     pub link_unverified: bool,
     pub provisioning: Provisioning,
+    pub target: Target,
 }
 
 impl DecisionPolicy {
@@ -72,6 +88,7 @@ impl DecisionPolicy {
             } else {
                 Provisioning::Always
             },
+            target: Target::EmailHolder,
         }
     }
 
@@ -80,6 +97,18 @@ impl DecisionPolicy {
         Self {
             link_unverified: allow_unverified,
             provisioning: Provisioning::Never,
+            target: Target::EmailHolder,
+        }
+    }
+
+    /// The admin API: links the user it chose (the holder) when that user's
+    /// link is still `expected`, relinking it if need be, on any usable
+    /// address; never creates a user.
+    pub fn admin(expected: Option<AuthId>) -> Self {
+        Self {
+            link_unverified: true,
+            provisioning: Provisioning::Never,
+            target: Target::Chosen { expected },
         }
     }
 }
@@ -101,6 +130,8 @@ pub enum Refusal {
     ProvisionUnverified,
     /// No user holds the email and the caller never provisions.
     NoUser,
+    /// The chosen user's link is no longer the one expected.
+    LinkChanged,
 }
 
 /// What to do.
@@ -108,15 +139,22 @@ pub enum Refusal {
 pub enum Decision {
     /// The identity is linked to this user already: nothing to write.
     AlreadyLinked(UserId),
-    /// Link the identity to this (unlinked) user.
+    /// Link the identity to this user: an unlinked one, or under
+    /// [`Target::Chosen`] one whose expected link this replaces.
     Link(UserId),
     /// Create a user linked to the identity.
     Provision,
     Refuse(Refusal),
 }
 
-/// The rule (CONTRACT §3 "Rules", §5, §6.2).
+/// The rule (CONTRACT §3 "Rules", §4, §5, §6.2).
 pub fn decide(facts: &Facts, policy: &DecisionPolicy) -> Decision {
+    // A chosen user's link is compared first: a stale view changes nothing.
+    if let (Target::Chosen { expected }, Some(holder)) = (policy.target, facts.holder) {
+        if holder.linked_to != expected {
+            return Decision::Refuse(Refusal::LinkChanged);
+        }
+    }
     if let Some(user) = facts.linked_user {
         return Decision::AlreadyLinked(user);
     }
@@ -138,6 +176,8 @@ pub fn decide(facts: &Facts, policy: &DecisionPolicy) -> Decision {
     };
     match holder.linked_to {
         Some(linked) if linked == facts.auth_id => return Decision::AlreadyLinked(holder.user),
+        // Its expected link, checked above: the admin replaces it.
+        Some(_) if matches!(policy.target, Target::Chosen { .. }) => {}
         Some(_) => return Decision::Refuse(Refusal::HolderLinkedElsewhere),
         None => {}
     }

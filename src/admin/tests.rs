@@ -252,3 +252,36 @@ async fn an_admin_link_is_queued_for_write_back_when_enabled() {
     assert_eq!(queued[0].auth_id, id.id);
     assert_eq!(queued[0].user_id, ada.id);
 }
+
+#[tokio::test]
+async fn an_admin_vouches_for_an_unverified_address_but_not_for_a_missing_email() {
+    let f = fixture();
+    let ada = user(&f.users, "ada@example.com", None).await;
+    let mut unverified = identity("ada@example.net", IdentityState::Active);
+    unverified.verifiable_addresses[0].verified = false;
+    f.kratos.upsert(unverified.clone());
+    let mut nameless = identity("bob@example.com", IdentityState::Active);
+    nameless.traits = json!({});
+    f.kratos.upsert(nameless.clone());
+    let bob = user(&f.users, "bob@example.com", None).await;
+
+    let linked = link_identity(&f.app, ada.id, unverified.id, None, &admin())
+        .await
+        .unwrap();
+    let refused = link_identity(&f.app, bob.id, nameless.id, None, &admin()).await;
+    let again = link_identity(&f.app, ada.id, unverified.id, None, &admin()).await;
+
+    assert_eq!(linked.auth_id, Some(unverified.id));
+    let events = f.audit.events();
+    assert_eq!(events[0].detail["emailVerified"], false);
+    assert_eq!(events[0].detail["emailMatches"], false);
+    assert_eq!(refused.unwrap_err().reason(), "identity_traits_missing");
+    assert_eq!(
+        f.users.find_by_id(bob.id).await.unwrap().unwrap().auth_id,
+        None
+    );
+    assert!(
+        matches!(again, Err(AdminError::LinkChanged { current }) if current == Some(unverified.id)),
+        "linking again needs the current link: {again:?}"
+    );
+}
