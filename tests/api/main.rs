@@ -36,6 +36,7 @@ mod resolve_errors;
 mod resolve_kratos;
 mod terminal;
 mod traces;
+mod traces_local;
 mod webhook;
 mod webhook_failures;
 mod webhook_link;

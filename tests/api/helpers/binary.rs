@@ -24,6 +24,7 @@ pub const CLEARED: &[&str] = &[
     "OTEL_SERVICE_NAME",
     "OTEL_TRACES_SAMPLER",
     "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_SDK_DISABLED",
 ];
 
 /// A command of the binary with `args`; killed if the test drops it.
