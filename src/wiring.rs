@@ -44,10 +44,7 @@ pub fn identity_provider(
             .with_observer(Arc::new(move |operation, status| {
                 calls.with_label_values(&[operation, status]).inc();
             }));
-            Arc::new(match trace_headers() {
-                Some(hook) => admin.with_headers(hook),
-                None => admin,
-            })
+            Arc::new(admin.with_headers(trace_headers()))
         }
         IdentitySource::Fixture(path) => Arc::new(FixtureIdentities::load(path)?),
         IdentitySource::Demo => {
@@ -219,16 +216,13 @@ pub fn session_verifier(
             calls.with_label_values(&[operation, status]).inc();
         },
     ));
-    Ok(Some(Arc::new(match trace_headers() {
-        Some(hook) => sessions.with_headers(hook),
-        None => sessions,
-    })))
+    Ok(Some(Arc::new(sessions.with_headers(trace_headers()))))
 }
 
-/// `traceparent` on every Kratos request, when spans are exported.
-fn trace_headers() -> Option<identity_link_adapters::kratos::HeaderHook> {
-    crate::telemetry::tracing_enabled()
-        .then(|| Arc::new(crate::telemetry::ids::inject_current) as _)
+/// `traceparent` (and the caller's `tracestate`) on every Kratos request
+/// made inside a request, exported or not.
+fn trace_headers() -> identity_link_adapters::kratos::HeaderHook {
+    Arc::new(crate::telemetry::ids::inject)
 }
 
 /// The whole application and, with a database, the backfill store on the same pool.

@@ -1,6 +1,7 @@
 //! The server span of each request, continuing the caller's W3C trace
-//! (`traceparent`/`tracestate`) or starting one. Only when spans are
-//! exported: otherwise the request passes straight through.
+//! (`traceparent`/`tracestate`) or starting one. When spans are exported it
+//! is a `tracing` span; otherwise only the ids, kept for the request's log
+//! lines and Kratos calls ([`telemetry::local`]).
 
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use tracing::Instrument;
@@ -27,9 +28,9 @@ impl<E: Endpoint> Endpoint for ServerSpanEndpoint<E> {
 
     async fn call(&self, request: Request) -> poem::Result<Response> {
         if !telemetry::tracing_enabled() {
-            return self
-                .inner
-                .call(request)
+            let trace = telemetry::local::RequestTrace::continuing(request.headers());
+            return trace
+                .scope(self.inner.call(request))
                 .await
                 .map(IntoResponse::into_response);
         }

@@ -1,7 +1,9 @@
-//! Trace context in and out: the current span's W3C ids for log lines and
-//! outgoing requests, and an incoming request's `traceparent`.
+//! Trace context in and out: the current W3C ids for log lines and outgoing
+//! requests (from the exported span, or from the request's
+//! [`local`](super::local) trace when nothing is exported), and an incoming
+//! request's `traceparent`.
 
-use opentelemetry::trace::{SpanContext, TraceContextExt};
+use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::fmt::format::Writer;
@@ -10,10 +12,68 @@ use tracing_subscriber::registry::LookupSpan;
 
 use poem::http::HeaderMap;
 
-fn current() -> Option<SpanContext> {
+use super::local;
+
+/// The trace and span ids log lines and outgoing calls carry: the request's
+/// own when nothing is exported, else the current exported span's.
+fn current() -> Option<(TraceId, SpanId)> {
+    if let Some(ids) = local::current_ids() {
+        return Some(ids);
+    }
+    if !super::tracing_enabled() {
+        return None;
+    }
     let context = tracing::Span::current().context();
-    let span = context.span().span_context().clone();
-    span.is_valid().then_some(span)
+    let span = context.span();
+    let span = span.span_context();
+    span.is_valid().then(|| (span.trace_id(), span.span_id()))
+}
+
+/// What a valid `traceparent` names: the caller's trace and span, and
+/// whether the caller records it (the sampled flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parent {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub sampled: bool,
+}
+
+/// Lower-case hex only, as W3C Trace Context requires.
+fn hex(digits: &[u8]) -> Option<u128> {
+    digits.iter().try_fold(0u128, |value, digit| {
+        let nibble = match digit {
+            b'0'..=b'9' => digit - b'0',
+            b'a'..=b'f' => digit - b'a' + 10,
+            _ => return None,
+        };
+        Some(value << 4 | u128::from(nibble))
+    })
+}
+
+/// A `traceparent` header (W3C Trace Context, level 1): `None` when it is
+/// malformed (wrong lengths, upper case, version `ff`, extra fields on
+/// version `00`, all-zero ids), which then starts a new trace.
+pub fn parse_traceparent(value: &[u8]) -> Option<Parent> {
+    let value = value.trim_ascii();
+    let field = |at: usize, len: usize| value.get(at..at + len);
+    let dash = |at: usize| value.get(at) == Some(&b'-');
+    let version = hex(field(0, 2)?)?;
+    let ends = match version {
+        0xff => false,
+        0 => value.len() == 55,
+        _ => value.len() == 55 || dash(55),
+    };
+    if !(ends && dash(2) && dash(35) && dash(52)) {
+        return None;
+    }
+    let trace_id = hex(field(3, 32)?)?;
+    let span_id = u64::try_from(hex(field(36, 16)?)?).ok()?;
+    let flags = hex(field(53, 2)?)?;
+    (trace_id != 0 && span_id != 0).then(|| Parent {
+        trace_id: TraceId::from(trace_id),
+        span_id: SpanId::from(span_id),
+        sampled: flags & 1 == 1,
+    })
 }
 
 /// The trace context of an incoming request's `traceparent`/`tracestate`
@@ -24,8 +84,17 @@ pub fn extract(headers: &HeaderMap) -> opentelemetry::Context {
     })
 }
 
-/// Adds the current span's `traceparent` (and `tracestate`) to `headers`.
-pub fn inject_current(headers: &mut HeaderMap) {
+/// Adds the request's `traceparent` (and the caller's `tracestate`) to
+/// `headers`, for a call made on the request's behalf (Kratos): the local
+/// trace when nothing is exported, else the current exported span's.
+pub fn inject(headers: &mut HeaderMap) {
+    if !local::inject(headers) && super::tracing_enabled() {
+        inject_current(headers);
+    }
+}
+
+/// Adds the current exported span's `traceparent` (and `tracestate`) to `headers`.
+fn inject_current(headers: &mut HeaderMap) {
     let context = tracing::Span::current().context();
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.inject_context(&context, &mut HeaderInjector(headers));
@@ -48,7 +117,7 @@ where
         mut writer: Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
-        let Some(span) = current() else {
+        let Some((trace_id, span_id)) = current() else {
             return self.0.format_event(ctx, writer, event);
         };
         let mut line = String::new();
@@ -57,10 +126,13 @@ where
             Some(rest) => write!(
                 writer,
                 "{{\"trace_id\":\"{}\",\"span_id\":\"{}\",{rest}",
-                span.trace_id(),
-                span.span_id()
+                trace_id, span_id
             ),
             None => writer.write_str(&line),
         }
     }
 }
+
+#[cfg(test)]
+#[path = "ids_tests.rs"]
+mod tests;

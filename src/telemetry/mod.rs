@@ -1,11 +1,14 @@
 //! Logging: pretty on a terminal, JSON otherwise. The filter depends on the
 //! kind of command and on `-q`/`-v`; `RUST_LOG` overrides it. Logs go to
 //! stderr so that commands printing data (export, openapi) keep stdout clean;
-//! on a terminal they are written around the progress bars ([`crate::terminal`]). With an OTLP endpoint set (`OTEL_EXPORTER_OTLP_ENDPOINT`),
-//! spans are also exported and JSON lines carry their trace ids; without
-//! one, no OpenTelemetry code runs at all.
+//! on a terminal they are written around the progress bars ([`crate::terminal`]).
+//! JSON lines written inside a request carry its `trace_id` and `span_id`.
+//! With an OTLP endpoint set (`OTEL_EXPORTER_OTLP_ENDPOINT`), spans are
+//! exported and those ids are the spans'; without one, no OpenTelemetry
+//! pipeline runs and a request's ids live in [`local`].
 
 pub mod ids;
+pub mod local;
 pub mod otel;
 
 use std::io::IsTerminal;
@@ -83,8 +86,8 @@ pub fn colours(terminal: bool) -> bool {
 
 static TRACING: AtomicBool = AtomicBool::new(false);
 
-/// Whether spans are exported (and so worth creating per request and
-/// propagating to Kratos).
+/// Whether spans are exported (and so worth creating per request); without
+/// it, a request's trace is the [`local`] one.
 pub fn tracing_enabled() -> bool {
     TRACING.load(Ordering::Relaxed)
 }
@@ -145,10 +148,9 @@ pub fn init_for(format: Option<LogFormat>, kind: CommandKind, verbosity: Verbosi
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false);
-    let output: Boxed = match (format, traced) {
-        (LogFormat::Pretty, _) => builder.compact().with_ansi(colours(terminal)).boxed(),
-        (LogFormat::Json, false) => builder.json().event_format(json).boxed(),
-        (LogFormat::Json, true) => builder.json().event_format(ids::WithTraceIds(json)).boxed(),
+    let output: Boxed = match format {
+        LogFormat::Pretty => builder.compact().with_ansi(colours(terminal)).boxed(),
+        LogFormat::Json => builder.json().event_format(ids::WithTraceIds(json)).boxed(),
     };
     let mut layers = vec![output];
     if let Some(provider) = &provider {
