@@ -140,8 +140,8 @@ impl PostgresWriteBackQueue {
 }
 
 /// Queues (or re-queues) the write-back of `user` to `auth_id`, due now, on
-/// `client` (a connection or the transaction of the link it follows). Also the
-/// backfill's batches queue theirs with [`ENQUEUE_MANY_SQL`].
+/// `client` (a connection or the transaction of the link it follows): the
+/// one-element form of [`enqueue_many_on`].
 ///
 /// # Errors
 /// The statement's error.
@@ -152,40 +152,38 @@ pub(crate) async fn enqueue_on<C: GenericClient + Sync>(
     correlation_id: Uuid,
     source: AuditSource,
 ) -> Result<(), tokio_postgres::Error> {
+    let (auth_ids, users) = ([auth_id.as_uuid()], [user.as_uuid()]);
+    enqueue_many_on(client, &auth_ids, &users, correlation_id, source).await
+}
+
+/// Queues (or re-queues) the write-backs of `users[i]` to `auth_ids[i]`, due
+/// now, on `client` (a connection or the transaction of the links they
+/// follow: a link, or a backfill batch); a queued write-back of the same
+/// identity is replaced.
+///
+/// # Errors
+/// The statement's error.
+pub(crate) async fn enqueue_many_on<C: GenericClient + Sync>(
+    client: &C,
+    auth_ids: &[Uuid],
+    users: &[Uuid],
+    correlation_id: Uuid,
+    source: AuditSource,
+) -> Result<(), tokio_postgres::Error> {
     let statement = client.prepare_cached(ENQUEUE_SQL).await?;
     client
         .execute(
             &statement,
-            &[
-                &auth_id.as_uuid(),
-                &user.as_uuid(),
-                &correlation_id,
-                &source.as_str(),
-            ],
+            &[&auth_ids, &users, &correlation_id, &source.as_str()],
         )
         .await?;
     Ok(())
 }
 
-/// Queues write-backs `$1` (identities) → `$2` (users), correlation id `$3`,
-/// source `$4`; a queued write-back of the same identity is replaced.
-pub(crate) const ENQUEUE_MANY_SQL: &str =
-    "INSERT INTO external_id_writeback (auth_id, user_id, correlation_id, source)
-     SELECT p.auth_id, p.user_id, $3, $4 FROM unnest($1::uuid[], $2::uuid[]) AS p(auth_id, user_id)
-     ON CONFLICT (auth_id) DO UPDATE
-        SET user_id = EXCLUDED.user_id,
-            version = external_id_writeback.version + 1,
-            status = 'pending',
-            attempts = 0,
-            next_attempt_at = now(),
-            last_error = NULL,
-            correlation_id = EXCLUDED.correlation_id,
-            source = EXCLUDED.source,
-            updated_at = now()";
-
+/// Write-backs `$1` (identities) → `$2` (users), correlation id `$3`, source `$4`.
 const ENQUEUE_SQL: &str =
     "INSERT INTO external_id_writeback (auth_id, user_id, correlation_id, source)
-     VALUES ($1, $2, $3, $4)
+     SELECT p.auth_id, p.user_id, $3, $4 FROM unnest($1::uuid[], $2::uuid[]) AS p(auth_id, user_id)
      ON CONFLICT (auth_id) DO UPDATE
         SET user_id = EXCLUDED.user_id,
             version = external_id_writeback.version + 1,

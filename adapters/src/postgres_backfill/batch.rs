@@ -16,7 +16,7 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::column;
-use crate::postgres::outbox::ENQUEUE_MANY_SQL;
+use crate::postgres::outbox::enqueue_many_on;
 use crate::postgres::{pool_error, store_error, violated_constraint};
 
 /// Attempts per batch: a lost race on an identity, a deadlock or a dropped
@@ -311,22 +311,15 @@ async fn queue_write_backs(
     if linked_auth.is_empty() {
         return Ok(());
     }
-    let statement = tx
-        .prepare_cached(ENQUEUE_MANY_SQL)
-        .await
-        .map_err(classify)?;
-    tx.execute(
-        &statement,
-        &[
-            &linked_auth,
-            &linked_users,
-            &run.as_uuid(),
-            &AuditSource::Backfill.as_str(),
-        ],
+    enqueue_many_on(
+        tx,
+        &linked_auth,
+        &linked_users,
+        run.as_uuid(),
+        AuditSource::Backfill,
     )
     .await
-    .map_err(classify)?;
-    Ok(())
+    .map_err(classify)
 }
 
 async fn insert_audit(
