@@ -209,3 +209,7 @@ pub fn backfill_status(decision: Decision, user: UserId) -> ResolutionStatus {
 #[cfg(test)]
 #[path = "decision_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "decision_admin_tests.rs"]
+mod admin_tests;
