@@ -1,8 +1,11 @@
 //! The link rule, once: given an identity read from Kratos, return the user it
 //! is linked to, link it to the existing unlinked user holding its (verified)
 //! email, or provision a new linked user. Used by resolve and the webhook;
-//! backfill classifies with [`assess`] and [`decide`] and links in bulk, and
-//! the admin API links the user it chose with [`decide`] too. Every change is written with its record ([`Journal`]) in one step.
+//! backfill gathers the same facts (active, usable email, verified address),
+//! classifies with [`decide`] and links in bulk, and the admin API links the
+//! user it chose with [`decide`] too: no caller judges an identity before the
+//! decision does. Every change is written with its record ([`Journal`]) in
+//! one step.
 //!
 //! Concurrency is the store's business: uniqueness constraints decide races,
 //! and a lost race is simply re-read. No process lock is involved, so the rule
@@ -132,26 +135,6 @@ impl From<IdentityError> for ResolveError {
             other => Self::KratosUnavailable(other.to_string()),
         }
     }
-}
-
-/// An identity judged fit to be linked: its profile and whether its email is verified.
-#[derive(Debug, Clone)]
-pub struct Candidate {
-    pub profile: Profile,
-    pub verified: bool,
-}
-
-/// Checks what the rule needs of an identity before any write: active, a usable email.
-///
-/// # Errors
-/// `Inactive` or `TraitsMissing`.
-pub fn assess(identity: &KratosIdentity, policy: &LinkPolicy) -> Result<Candidate, ResolveError> {
-    if !identity.is_active() {
-        return Err(ResolveError::Inactive);
-    }
-    let profile = identity.profile(&policy.traits)?;
-    let verified = identity.is_verified(&profile.email);
-    Ok(Candidate { profile, verified })
 }
 
 /// How many times a lost race is re-read before giving up. Each loss means

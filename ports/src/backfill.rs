@@ -113,8 +113,10 @@ pub struct StagedKey {
     pub auth_id: AuthId,
     /// The identity has this address verified.
     pub verified: bool,
-    /// Why the rule refuses to link the identity at all (an error code), if it does.
-    pub unfit: Option<String>,
+    /// The identity is active in Kratos.
+    pub active: bool,
+    /// The identity's traits give a usable email.
+    pub usable: bool,
     /// How many addresses the identity can be matched by in all.
     pub keys: u16,
 }
@@ -124,7 +126,10 @@ pub struct StagedKey {
 pub struct CandidateFacts {
     pub auth_id: AuthId,
     pub verified: bool,
-    pub unfit: Option<String>,
+    /// The identity is active in Kratos.
+    pub active: bool,
+    /// The identity's traits give a usable email.
+    pub usable: bool,
     /// The user this identity is linked to now, if any.
     pub linked_to: Option<UserId>,
     /// How many users (linked or not) hold one of the identity's addresses.

@@ -7,15 +7,14 @@ use identity_link_ports::{
     CandidateFacts, Email, KratosIdentity, ResolutionStatus, StagedKey, UserFacts, Verdict,
 };
 
-use crate::link::{
-    assess, decide, Address, Decision, DecisionPolicy, Facts, Holder, LinkPolicy, Refusal,
-};
+use crate::link::{decide, Address, Decision, DecisionPolicy, Facts, Holder, LinkPolicy, Refusal};
 
 /// Identities named in a `duplicate` detail, at most.
 const NAMED: usize = 10;
 
-/// The addresses `identity` can be matched by, each with whether the identity
-/// has it verified and why the link rule would refuse the identity, if it would.
+/// The addresses `identity` can be matched by, each with the facts the link
+/// rule judges the identity by: whether it has the address verified, whether
+/// it is active, whether its traits give a usable email.
 pub fn staged_keys(identity: &KratosIdentity, policy: &LinkPolicy) -> Vec<StagedKey> {
     keys_of(identity, policy, identity.match_keys(&policy.traits))
 }
@@ -29,20 +28,23 @@ pub fn found_by(identity: &KratosIdentity, policy: &LinkPolicy, _email: &Email) 
 }
 
 fn keys_of(identity: &KratosIdentity, policy: &LinkPolicy, keys: Vec<String>) -> Vec<StagedKey> {
-    let assessed = assess(identity, policy);
-    let unfit = assessed.as_ref().err().map(|error| error.code().to_owned());
+    let profile = identity.profile(&policy.traits).ok();
+    let active = identity.is_active();
     let count = u16::try_from(keys.len()).unwrap_or(u16::MAX);
     keys.into_iter()
         .map(|key| {
-            let verified = match &assessed {
-                Ok(candidate) if candidate.profile.email.normalized() == key => candidate.verified,
+            let verified = match &profile {
+                Some(profile) if profile.email.normalized() == key => {
+                    identity.is_verified(&profile.email)
+                }
                 _ => Email::new(&key).is_ok_and(|email| identity.is_verified(&email)),
             };
             StagedKey {
                 email_key: key,
                 auth_id: identity.id,
                 verified,
-                unfit: unfit.clone(),
+                active,
+                usable: profile.is_some(),
                 keys: count,
             }
         })
@@ -115,11 +117,11 @@ pub fn classify(facts: &UserFacts, lookup_error: Option<&str>, allow_unverified:
     let facts_of_link = Facts {
         auth_id: candidate.auth_id,
         linked_user: candidate.linked_to,
-        active: candidate.unfit.as_deref() != Some("identity_inactive"),
-        address: match (candidate.unfit.as_deref(), candidate.verified) {
-            (Some("identity_traits_missing"), _) => Address::Unusable,
-            (_, true) => Address::Verified,
-            (_, false) => Address::Unverified,
+        active: candidate.active,
+        address: match (candidate.usable, candidate.verified) {
+            (false, _) => Address::Unusable,
+            (true, true) => Address::Verified,
+            (true, false) => Address::Unverified,
         },
         holder: Some(Holder {
             user: facts.user,
@@ -161,13 +163,21 @@ pub fn classify(facts: &UserFacts, lookup_error: Option<&str>, allow_unverified:
             Missing,
             format!(
                 "the only matching identity cannot be linked: {}",
-                candidate.unfit.as_deref().unwrap_or(match refusal {
-                    Refusal::CredentialsOnly => "the email is only a credentials identifier",
-                    _ => "refused by the link rule",
-                })
+                reason(refusal)
             ),
         ),
         Decision::Provision => refused(Missing, "backfill never creates users".into()),
+    }
+}
+
+/// Why a backfill link was refused, for the report: the codes a request
+/// sees where there is one.
+fn reason(refusal: Refusal) -> &'static str {
+    match refusal {
+        Refusal::Inactive => "identity_inactive",
+        Refusal::TraitsMissing => "identity_traits_missing",
+        Refusal::CredentialsOnly => "the email is only a credentials identifier",
+        _ => "refused by the link rule",
     }
 }
 

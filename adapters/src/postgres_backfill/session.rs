@@ -23,7 +23,8 @@ const SESSION_SETUP: &str = "SET temp_buffers = '128MB'; SET work_mem = '64MB';
         email_key text     NOT NULL,
         auth_id   uuid     NOT NULL,
         verified  boolean  NOT NULL,
-        unfit     text,
+        active    boolean  NOT NULL,
+        usable    boolean  NOT NULL,
         keys      smallint NOT NULL
     );";
 
@@ -35,7 +36,7 @@ const LOOKUP_INDEXES: &str = "CREATE INDEX ON backfill_stage (email_key);
 /// addresses can match several users (emails are unique per user), so
 /// claimants are counted for those alone.
 const FACTS_COLUMNS: &str = "s.id, s.email, s.auth_id,
-    c.auth_id, c.verified, c.unfit, owner.id, cl.claimants";
+    c.auth_id, c.verified, c.active, c.usable, owner.id, cl.claimants";
 
 /// Every unlinked user with its candidates: set-based (hash joins), streamed.
 fn walk_sql() -> String {
@@ -68,8 +69,9 @@ fn facts_for_sql() -> String {
     )
 }
 
-const STAGE_SQL: &str = "INSERT INTO backfill_stage (email_key, auth_id, verified, unfit, keys)
-    SELECT * FROM unnest($1::text[], $2::uuid[], $3::bool[], $4::text[], $5::int2[])";
+const STAGE_SQL: &str =
+    "INSERT INTO backfill_stage (email_key, auth_id, verified, active, usable, keys)
+    SELECT * FROM unnest($1::text[], $2::uuid[], $3::bool[], $4::bool[], $5::bool[], $6::int2[])";
 
 struct Walk {
     /// `None` once every row was read.
@@ -143,10 +145,11 @@ fn facts_row(row: &Row) -> Result<FactsRow, StoreError> {
         Some(auth_id) => Some(CandidateFacts {
             auth_id: AuthId::new(auth_id),
             verified: row.try_get(4).map_err(store_error)?,
-            unfit: row.try_get(5).map_err(store_error)?,
-            linked_to: uuid(6)?.map(UserId::new),
+            active: row.try_get(5).map_err(store_error)?,
+            usable: row.try_get(6).map_err(store_error)?,
+            linked_to: uuid(7)?.map(UserId::new),
             claimants: row
-                .try_get::<_, Option<i64>>(7)
+                .try_get::<_, Option<i64>>(8)
                 .map_err(store_error)?
                 .map_or(1, |n| u32::try_from(n).unwrap_or(u32::MAX)),
         }),
@@ -199,7 +202,8 @@ impl BackfillSession for PostgresSession {
         let emails: Vec<&str> = keys.iter().map(|k| k.email_key.as_str()).collect();
         let auth_ids: Vec<Uuid> = keys.iter().map(|k| k.auth_id.as_uuid()).collect();
         let verified: Vec<bool> = keys.iter().map(|k| k.verified).collect();
-        let unfit: Vec<Option<&str>> = keys.iter().map(|k| k.unfit.as_deref()).collect();
+        let active: Vec<bool> = keys.iter().map(|k| k.active).collect();
+        let usable: Vec<bool> = keys.iter().map(|k| k.usable).collect();
         let counts: Vec<i16> = keys
             .iter()
             .map(|k| i16::try_from(k.keys).unwrap_or(i16::MAX))
@@ -214,7 +218,7 @@ impl BackfillSession for PostgresSession {
         self.client
             .execute(
                 &statement,
-                &[&emails, &auth_ids, &verified, &unfit, &counts],
+                &[&emails, &auth_ids, &verified, &active, &usable, &counts],
             )
             .await
             .map_err(store_error)?;

@@ -26,7 +26,8 @@ fn candidate() -> CandidateFacts {
     CandidateFacts {
         auth_id: AuthId::new(Uuid::new_v4()),
         verified: true,
-        unfit: None,
+        active: true,
+        usable: true,
         linked_to: None,
         claimants: 1,
     }
@@ -52,7 +53,7 @@ fn keys_are_the_trimmed_lowercase_trait_and_identifier_addresses() {
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].email_key, "ada@example.com");
     assert!(keys[0].verified);
-    assert_eq!(keys[0].unfit, None);
+    assert!(keys[0].active && keys[0].usable);
     assert_eq!(keys[0].keys, 1);
 }
 
@@ -88,11 +89,12 @@ fn each_key_carries_its_own_verification_and_the_key_count() {
 }
 
 #[test]
-fn the_link_rule_judges_inactive_identities_and_missing_traits_unfit() {
+fn staged_keys_carry_what_the_link_rule_judges_an_identity_by() {
     let mut inactive = identity("ada@example.com", &[], &["ada@example.com"]);
     inactive.state = IdentityState::Inactive;
     let keys = staged_keys(&inactive, &LinkPolicy::default());
-    assert_eq!(keys[0].unfit.as_deref(), Some("identity_inactive"));
+    assert!(!keys[0].active);
+    assert!(keys[0].usable && keys[0].verified, "{keys:?}");
 
     let mut no_trait = identity("ada@example.com", &["ada@example.com"], &[]);
     no_trait.traits = json!({});
@@ -103,7 +105,7 @@ fn the_link_rule_judges_inactive_identities_and_missing_traits_unfit() {
     }];
     let keys = staged_keys(&no_trait, &LinkPolicy::default());
     assert_eq!(keys.len(), 1, "still matched by its address");
-    assert_eq!(keys[0].unfit.as_deref(), Some("identity_traits_missing"));
+    assert!(keys[0].active && !keys[0].usable, "{keys:?}");
 }
 
 #[test]
@@ -173,15 +175,43 @@ fn unverified_matches_link_only_when_allowed() {
 #[test]
 fn an_unfit_only_match_is_missing_with_the_rule_s_reason() {
     let inactive = CandidateFacts {
-        unfit: Some("identity_inactive".into()),
+        active: false,
         ..candidate()
     };
-    let verdict = classify(&facts(vec![inactive]), None, false);
-    assert_eq!(verdict.status, ResolutionStatus::Missing);
-    assert!(verdict
-        .detail
-        .expect("detail")
-        .contains("identity_inactive"));
+    let unusable = CandidateFacts {
+        usable: false,
+        ..candidate()
+    };
+    let both = CandidateFacts {
+        active: false,
+        usable: false,
+        ..candidate()
+    };
+    for (candidate, reason) in [
+        (inactive, "identity_inactive"),
+        (unusable, "identity_traits_missing"),
+        (both, "identity_inactive"),
+    ] {
+        for allow_unverified in [false, true] {
+            let verdict = classify(&facts(vec![candidate.clone()]), None, allow_unverified);
+            assert_eq!(verdict.status, ResolutionStatus::Missing, "{candidate:?}");
+            let detail = verdict.detail.expect("detail");
+            assert!(detail.contains(reason), "{detail}");
+        }
+    }
+}
+
+#[test]
+fn an_inactive_identity_linked_to_another_user_is_a_conflict() {
+    let owner = UserId::generate();
+    let linked = CandidateFacts {
+        active: false,
+        linked_to: Some(owner),
+        ..candidate()
+    };
+    let verdict = classify(&facts(vec![linked]), None, false);
+    assert_eq!(verdict.status, ResolutionStatus::Conflict);
+    assert!(verdict.detail.expect("detail").contains(&owner.to_string()));
 }
 
 #[test]
