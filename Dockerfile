@@ -3,7 +3,8 @@
 # Stages, in the order a builder without stage pruning runs them:
 #   runtime-base  the runtime's settings (user, address, health check, entrypoint) on the
 #                 distroless base; every image below inherits them
-#   build         the release binary: dependencies first (a layer kept while only the
+#   build         the shipped binary (the `dist` profile of Cargo.toml: release with
+#                 whole-program optimisation): dependencies first (a layer kept while only the
 #                 project's sources change), then the project, `--locked`, stripped
 #   runtime       runtime-base plus the binary (the default target)
 # `docker build --target runtime-base` builds the first stage alone, so an image can also be
@@ -24,8 +25,7 @@ CMD ["serve"]
 
 FROM rust:${RUST_VERSION}-slim-bookworm AS build
 WORKDIR /src
-ENV CARGO_PROFILE_RELEASE_STRIP=symbols \
-    CARGO_TERM_COLOR=never
+ENV CARGO_TERM_COLOR=never
 # The dependency layer: the manifests and empty crate roots, built once.
 COPY Cargo.toml Cargo.lock ./
 COPY ports/Cargo.toml ports/
@@ -35,13 +35,13 @@ RUN mkdir -p src ports/src adapters/src testcontainers/src benches \
     && echo 'fn main() {}' > src/main.rs \
     && echo 'fn main() {}' > benches/backfill.rs \
     && touch src/lib.rs ports/src/lib.rs adapters/src/lib.rs testcontainers/src/lib.rs \
-    && cargo build --release --locked --bin identity-link
+    && cargo build --profile dist --locked --bin identity-link
 # The project itself; the crate roots are touched so that cargo sees them as newer than the
 # empty ones built above.
 COPY . .
 RUN touch src/main.rs src/lib.rs ports/src/lib.rs adapters/src/lib.rs \
-    && cargo build --release --locked --bin identity-link \
-    && install -D target/release/identity-link /out/identity-link
+    && cargo build --profile dist --locked --bin identity-link \
+    && install -D target/dist/identity-link /out/identity-link
 
 FROM runtime-base AS runtime
 COPY --from=build /out/identity-link /usr/local/bin/identity-link

@@ -15,6 +15,7 @@ pub mod docs;
 
 use std::collections::HashMap;
 use std::fmt::Write;
+use std::io::Read;
 
 use base64::Engine;
 use poem::http::{header, Method, StatusCode};
@@ -44,18 +45,20 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// How many hex digits of the SHA-256 digest go into an asset's name.
 const DIGEST_CHARS: usize = 12;
 
-/// One embedded file; `path` is relative to `assets/`.
+/// One embedded file; `path` is relative to `assets/`. The binary holds it
+/// compressed (gzip, by `build.rs`): every browser takes it so, and the rare
+/// client that does not accept gzip gets it inflated.
 pub struct Asset {
     pub path: &'static str,
-    pub bytes: &'static [u8],
+    pub gzip: &'static [u8],
 }
 
-/// An embedded file of `assets/` (path relative to it).
+/// An embedded file of `assets/` (path relative to it), compressed.
 macro_rules! asset {
     ($path:literal) => {
         $crate::pages::Asset {
             path: $path,
-            bytes: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/", $path)),
+            gzip: include_bytes!(concat!(env!("OUT_DIR"), "/assets/", $path, ".gz")),
         }
     };
 }
@@ -67,12 +70,19 @@ impl Asset {
     fn served_name(&self) -> String {
         let file = self.path.rsplit('/').next().unwrap_or(self.path);
         let (stem, extension) = file.rsplit_once('.').unwrap_or((file, ""));
-        let digest = Sha256::digest(self.bytes);
+        let digest = Sha256::digest(self.gzip);
         let mut hex = String::with_capacity(DIGEST_CHARS);
         for byte in digest.iter().take(DIGEST_CHARS / 2) {
             let _ = write!(hex, "{byte:02x}");
         }
         format!("{stem}.{hex}.{extension}")
+    }
+
+    /// The file's content, inflated.
+    pub fn bytes(&self) -> std::io::Result<Vec<u8>> {
+        let mut bytes = Vec::with_capacity(self.gzip.len() * 4);
+        flate2::read::GzDecoder::new(self.gzip).read_to_end(&mut bytes)?;
+        Ok(bytes)
     }
 
     fn content_type(&self) -> &'static str {
@@ -148,17 +158,30 @@ impl Rendered {
             .body(self.html.clone())
     }
 
-    /// The asset served as `name`; 404 for any other name.
-    fn asset(&self, name: &str) -> Response {
+    /// The asset served as `name`, compressed when the client accepts gzip;
+    /// 404 for any other name.
+    fn asset(&self, name: &str, accepts_gzip: bool) -> Response {
         let Some(asset) = self.assets.get(name) else {
             return StatusCode::NOT_FOUND.into();
         };
-        Response::builder()
+        let response = Response::builder()
             .content_type(asset.content_type())
             .header(header::CACHE_CONTROL, IMMUTABLE)
+            .header(header::VARY, "accept-encoding")
             .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
-            .header(header::REFERRER_POLICY, "no-referrer")
-            .body(asset.bytes)
+            .header(header::REFERRER_POLICY, "no-referrer");
+        if accepts_gzip {
+            return response
+                .header(header::CONTENT_ENCODING, "gzip")
+                .body(asset.gzip);
+        }
+        match asset.bytes() {
+            Ok(bytes) => response.body(bytes),
+            Err(error) => {
+                tracing::error!(asset = asset.path, %error, "an embedded asset does not inflate");
+                StatusCode::INTERNAL_SERVER_ERROR.into()
+            }
+        }
     }
 
     /// Serves the assets; nest it at the page's `assets_path`.
@@ -178,8 +201,34 @@ impl Endpoint for AssetsEndpoint {
             return Err(poem::Error::from_status(StatusCode::METHOD_NOT_ALLOWED));
         }
         let name = request.uri().path().trim_start_matches('/');
-        Ok(self.0.asset(name))
+        let accepts_gzip = accepts_gzip(
+            request
+                .headers()
+                .get_all(header::ACCEPT_ENCODING)
+                .iter()
+                .filter_map(|value| value.to_str().ok()),
+        );
+        Ok(self.0.asset(name, accepts_gzip))
     }
+}
+
+/// Whether `Accept-Encoding` values admit gzip: `gzip` (or `x-gzip`) with a
+/// non-zero weight, else `*` with a non-zero weight (RFC 9110, 12.5.3).
+fn accepts_gzip<'a>(values: impl Iterator<Item = &'a str>) -> bool {
+    let (mut gzip, mut any) = (None, None);
+    for coding in values.flat_map(|value| value.split(',')) {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        let weight = parts
+            .find_map(|parameter| parameter.strip_prefix("q="))
+            .map_or(1.0, |q| q.parse::<f32>().unwrap_or(0.0));
+        if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+            gzip = Some(weight);
+        } else if name == "*" {
+            any = Some(weight);
+        }
+    }
+    gzip.or(any).is_some_and(|weight| weight > 0.0)
 }
 
 #[cfg(test)]

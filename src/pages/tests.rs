@@ -14,7 +14,7 @@ fn assets_of(page: &'static Page) -> impl Iterator<Item = &'static Asset> {
 fn an_asset_is_served_under_its_name_with_a_digest_of_its_content() {
     let asset = Asset {
         path: "vendor/x/graphiql.min.js",
-        bytes: b"one",
+        gzip: b"one",
     };
     let name = asset.served_name();
     let parts: Vec<&str> = name.split('.').collect();
@@ -24,7 +24,7 @@ fn an_asset_is_served_under_its_name_with_a_digest_of_its_content() {
     assert!(parts[2].chars().all(|c| c.is_ascii_hexdigit()), "{name}");
     let changed = Asset {
         path: asset.path,
-        bytes: b"two",
+        gzip: b"two",
     };
     assert_ne!(changed.served_name(), name, "new content, new name");
 }
@@ -41,17 +41,20 @@ fn every_page_references_its_assets_in_order_and_serves_only_those() {
                 .find(&url)
                 .unwrap_or_else(|| panic!("{url} after position {at}"));
             at += found + url.len();
-            assert_eq!(rendered.asset(&name).status(), StatusCode::OK);
+            assert_eq!(rendered.asset(&name, true).status(), StatusCode::OK);
         }
         assert_eq!(rendered.assets.len(), assets_of(page).count());
-        assert_eq!(rendered.asset("console.js").status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            rendered.asset("console.js", true).status(),
+            StatusCode::NOT_FOUND
+        );
         assert!(!rendered.html.contains("<script>"), "no inline script");
     }
 }
 
 #[test]
 fn assets_are_typed_by_extension() {
-    let of = |path| Asset { path, bytes: b"" }.content_type();
+    let of = |path| Asset { path, gzip: b"" }.content_type();
     assert!(of("console/console.js").starts_with("text/javascript"));
     assert!(of("vendor/graphiql/graphiql.min.css").starts_with("text/css"));
     assert_eq!(of("vendor/x/LICENSE"), "application/octet-stream");
@@ -71,7 +74,8 @@ fn the_embedded_third_party_files_are_those_the_refresh_script_recorded() {
         let Some(file) = asset.path.strip_prefix("vendor/") else {
             continue;
         };
-        let sum: String = Sha256::digest(asset.bytes)
+        let bytes = asset.bytes().expect("the embedded asset inflates");
+        let sum: String = Sha256::digest(&bytes)
             .iter()
             .map(|byte| format!("{byte:02x}"))
             .collect();
@@ -100,5 +104,64 @@ fn the_console_allows_graphiqls_scroll_lock_style_by_the_digest_a_browser_comput
     for policy in [console, docs] {
         assert!(policy.contains("script-src 'self';"), "{policy}");
         assert!(!policy.contains("unsafe"), "{policy}");
+    }
+}
+
+#[test]
+fn assets_are_embedded_compressed_and_inflate_to_the_files_in_assets() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+    let (mut embedded, mut original) = (0, 0);
+    for asset in pages().into_iter().flat_map(assets_of) {
+        let file = std::fs::read(root.join(asset.path)).expect("the asset's file");
+        assert_eq!(asset.bytes().expect("inflates"), file, "{}", asset.path);
+        embedded += asset.gzip.len();
+        original += file.len();
+    }
+    assert!(
+        embedded * 3 < original,
+        "compressed {embedded} bytes of {original}"
+    );
+}
+
+#[test]
+fn gzip_is_sent_only_to_clients_that_accept_it() {
+    let accepts = |values: &[&str]| accepts_gzip(values.iter().copied());
+    assert!(accepts(&["gzip, deflate, br"]));
+    assert!(accepts(&["br;q=1.0, GZIP;q=0.5"]));
+    assert!(accepts(&["identity", "x-gzip"]));
+    assert!(accepts(&["*"]));
+    assert!(!accepts(&[]));
+    assert!(!accepts(&["identity"]));
+    assert!(!accepts(&["br, deflate"]));
+    assert!(!accepts(&["gzip;q=0"]));
+    assert!(
+        !accepts(&["gzip;q=0, *"]),
+        "an explicit refusal beats the wildcard"
+    );
+    assert!(!accepts(&["*;q=0"]));
+}
+
+#[test]
+fn an_asset_is_served_compressed_or_inflated_as_the_client_accepts() {
+    let page = &docs::PAGE;
+    let rendered = page.render();
+    let asset = &page.scripts[0];
+    let name = asset.served_name();
+    let compressed = rendered.asset(&name, true);
+    assert_eq!(
+        compressed
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .map(|v| v.as_bytes()),
+        Some(&b"gzip"[..])
+    );
+    let plain = rendered.asset(&name, false);
+    assert_eq!(plain.status(), StatusCode::OK);
+    assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+    for response in [&compressed, &plain] {
+        assert_eq!(
+            response.headers().get(header::VARY).map(|v| v.as_bytes()),
+            Some(&b"accept-encoding"[..])
+        );
     }
 }

@@ -183,3 +183,38 @@ async fn an_asset_name_without_the_current_content_hash_is_not_found() {
         assert_eq!(app.get(stale).await.status(), 404, "{stale}");
     }
 }
+
+#[tokio::test]
+async fn a_browser_gets_the_assets_compressed_and_any_other_client_gets_them_plain() {
+    let app = spawn_app().await;
+    let (_, html) = page(&app, "/docs").await;
+    for reference in references(&html) {
+        let url = format!("{}{reference}", app.address);
+        let compressed = app
+            .http
+            .get(&url)
+            .header("accept-encoding", "gzip, deflate, br")
+            .send()
+            .await
+            .expect("the asset, compressed");
+        assert_eq!(compressed.status(), 200, "{reference}");
+        assert_eq!(header(compressed.headers(), "content-encoding"), "gzip");
+        assert_eq!(header(compressed.headers(), "vary"), "accept-encoding");
+        let gzip = compressed.bytes().await.expect("the compressed body");
+        let mut inflated = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzip[..]), &mut inflated)
+            .expect("a gzip stream");
+
+        let plain = app.get(&reference).await;
+        assert!(
+            plain.headers().get("content-encoding").is_none(),
+            "{reference}"
+        );
+        let plain = plain.bytes().await.expect("the plain body");
+        assert_eq!(inflated, plain.to_vec(), "{reference}: the same content");
+        assert!(
+            gzip.len() < plain.len(),
+            "{reference}: compressed is smaller"
+        );
+    }
+}
