@@ -112,7 +112,9 @@ impl PgBouncer {
         } else {
             Command::new(&binary)
         };
+        // Quiet: it logs to its file only (a full stderr pipe would stall it).
         let mut child = command
+            .arg("-q")
             .arg(&ini)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
