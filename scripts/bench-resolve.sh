@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Resolve benchmark, side by side in one run on this machine:
 #  1. pgbench running the SQL of an already-linked resolve (select by auth_id + audit insert)
-#  2. wrk against `identity-link serve` resolving already-linked identities
+#  2. wrk against `identity-link serve` resolving already-linked identities:
+#     a. statement cache on (the default), b. DATABASE_STATEMENT_CACHE=false,
+#     c. through PgBouncer in transaction pooling mode (statement cache off,
+#        DATABASE_DIRECT_URL straight to Postgres)
 #  3. provisioning: wrk resolving identities no user is linked to yet, served by the
 #     fake Kratos (examples/fake_kratos.rs) on loopback, and wrk against that fake
 #     alone (Kratos's own latency)
-# Usage: scripts/bench-resolve.sh   (env: PGURL, USERS, CONNECTIONS, DURATION)
+# Usage: scripts/bench-resolve.sh   (env: PGURL, USERS, CONNECTIONS, DURATION, BOUNCER_POOL)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +19,10 @@ IDENTITIES=10000000
 CONNECTIONS=${CONNECTIONS:-32}
 DURATION=${DURATION:-20s}
 PORT=18181
+PORT_UNCACHED=18182
+PORT_BOUNCED=18183
+BOUNCER_PORT=16432
+BOUNCER_POOL=${BOUNCER_POOL:-16}
 KRATOS_PORT=14434
 IDS=/tmp/identity-link-bench-ids.txt
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/identity-link-target}
@@ -23,6 +30,8 @@ export BENCH_USERS=$USERS BENCH_IDENTITIES=$IDENTITIES BENCH_IDS=$IDS
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 command -v pgbench >/dev/null || { echo "pgbench is needed (Debian: postgresql-client)"; exit 2; }
+PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+[ -x "$PGBOUNCER" ] || { apt-get update -qq && apt-get install -y -qq pgbouncer >/dev/null; }
 
 cargo build --release --quiet --bin identity-link --example fake_kratos
 BIN=$CARGO_TARGET_DIR/release/identity-link
@@ -39,13 +48,54 @@ ANALYZE users;
 SQL
 psql "$PGURL/$DB" -qAtc "SELECT auth_id FROM users" > "$IDS"
 
+# PgBouncer in transaction pooling mode in front of the same server (phase 2c);
+# it refuses to run as root.
+PG_USER=${PGURL#*://}; PG_USER=${PG_USER%@*}
+PG_HOSTPORT=${PGURL##*@}; PG_HOST=${PG_HOSTPORT%:*}; PG_PORT=${PG_HOSTPORT##*:}
+BOUNCER_DIR=$(mktemp -d /tmp/identity-link-bench-pgbouncer.XXXXXX)
+cat > "$BOUNCER_DIR/pgbouncer.ini" <<INI
+[databases]
+* = host=$PG_HOST port=$PG_PORT
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $BOUNCER_PORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $BOUNCER_DIR/userlist.txt
+pool_mode = transaction
+max_client_conn = 1000
+default_pool_size = $BOUNCER_POOL
+ignore_startup_parameters = extra_float_digits,options
+logfile = $BOUNCER_DIR/pgbouncer.log
+INI
+echo "\"$PG_USER\" \"\"" > "$BOUNCER_DIR/userlist.txt"
+chmod 777 "$BOUNCER_DIR"; chmod 644 "$BOUNCER_DIR"/*
+if [ "$(id -u)" -eq 0 ]; then
+  runuser -u postgres -- "$PGBOUNCER" -q "$BOUNCER_DIR/pgbouncer.ini" >/dev/null 2>&1 &
+else
+  "$PGBOUNCER" -q "$BOUNCER_DIR/pgbouncer.ini" >/dev/null 2>&1 &
+fi
+BOUNCER_PID=$!
+
 "$FAKE" --identities $IDENTITIES --port $KRATOS_PORT >/dev/null &
 KRATOS_PID=$!
-DATABASE_URL="$PGURL/$DB" KRATOS_ADMIN_URL=http://127.0.0.1:$KRATOS_PORT LISTEN_ADDR=127.0.0.1:$PORT \
-  LOG_FORMAT=json RUST_LOG=warn "$BIN" serve &
+serve() { # port, then extra environment
+  local port=$1; shift
+  env DATABASE_URL="$PGURL/$DB" KRATOS_ADMIN_URL=http://127.0.0.1:$KRATOS_PORT \
+    LISTEN_ADDR=127.0.0.1:$port LOG_FORMAT=json RUST_LOG=warn NO_MIGRATE=true "$@" "$BIN" serve &
+}
+serve $PORT
 SERVER_PID=$!
-trap 'kill $SERVER_PID $KRATOS_PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do curl -fs http://127.0.0.1:$PORT/health/ready >/dev/null && break; sleep 0.2; done
+serve $PORT_UNCACHED DATABASE_STATEMENT_CACHE=false
+UNCACHED_PID=$!
+serve $PORT_BOUNCED DATABASE_URL="postgres://$PG_USER@127.0.0.1:$BOUNCER_PORT/$DB" \
+  DATABASE_DIRECT_URL="$PGURL/$DB" DATABASE_STATEMENT_CACHE=false
+BOUNCED_PID=$!
+trap 'kill $SERVER_PID $UNCACHED_PID $BOUNCED_PID $KRATOS_PID $BOUNCER_PID 2>/dev/null || true; rm -rf "$BOUNCER_DIR"' EXIT
+for port in $PORT $PORT_UNCACHED $PORT_BOUNCED; do
+  for _ in $(seq 1 50); do curl -fs http://127.0.0.1:$port/health/ready >/dev/null && break; sleep 0.2; done
+  curl -fs http://127.0.0.1:$port/health/ready >/dev/null || { echo "serve on $port is not ready"; exit 1; }
+done
 
 # Each phase starts from the same state: earlier phases' autovacuum and
 # checkpoint work is done before it, not during it.
@@ -57,10 +107,19 @@ echo "== 1. pgbench: select by auth_id + audit insert, $CONNECTIONS clients, $DU
 pgbench -n -M prepared -c "$CONNECTIONS" -j 2 -T "${DURATION%s}" -D users="$USERS" \
   -f scripts/bench/pgbench_resolve.sql "$PGURL/$DB" 2>&1 | grep -E 'latency average|tps ='
 
+resolve_linked() { # port
+  wrk -t2 -c "$CONNECTIONS" -d "$DURATION" --latency -s scripts/bench/resolve_linked.lua \
+    "http://127.0.0.1:$1/rest/internal/identity/resolve" | grep -E 'Requests/sec|Non-2xx|  50%|  99%|Latency '
+}
 settle
-echo "== 2. identity-link resolve (already linked), $CONNECTIONS connections, $DURATION"
-wrk -t2 -c "$CONNECTIONS" -d "$DURATION" --latency -s scripts/bench/resolve_linked.lua \
-  http://127.0.0.1:$PORT/rest/internal/identity/resolve | grep -E 'Requests/sec|Non-2xx|  50%|  99%|Latency '
+echo "== 2a. identity-link resolve (already linked), $CONNECTIONS connections, $DURATION"
+resolve_linked $PORT
+settle
+echo "== 2b. the same, DATABASE_STATEMENT_CACHE=false, $CONNECTIONS connections, $DURATION"
+resolve_linked $PORT_UNCACHED
+settle
+echo "== 2c. the same through PgBouncer (transaction mode, pool $BOUNCER_POOL, statement cache off), $CONNECTIONS connections, $DURATION"
+resolve_linked $PORT_BOUNCED
 
 settle
 echo "== 3a. the fake Kratos alone (GET /admin/identities/{id}), 8 connections, 10s"

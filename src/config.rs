@@ -48,6 +48,11 @@ pub struct Config {
         global = true
     )]
     pub database_timeout_ms: u64,
+    /// Named prepared statements cached per pooled connection; false: every
+    /// statement unnamed, so that DATABASE_URL may lead to PgBouncer in
+    /// transaction pooling mode.
+    #[arg(long, env = "DATABASE_STATEMENT_CACHE", default_value_t = true, action = ArgAction::Set, global = true)]
+    pub database_statement_cache: bool,
     /// Skip applying pending schema migrations before the command runs.
     #[arg(long, env = "NO_MIGRATE", global = true)]
     pub no_migrate: bool,
@@ -177,6 +182,8 @@ pub struct Settings {
     /// For sessions of their own (locks); `None`: `database_url`.
     pub database_direct_url: Option<DatabaseUrl>,
     pub database_timeout: Duration,
+    /// Named statements cached per pooled connection (`DATABASE_STATEMENT_CACHE`).
+    pub database_statement_cache: bool,
     pub migrate: bool,
     pub identities: IdentitySource,
     pub kratos_public_url: Option<Url>,
@@ -203,6 +210,7 @@ impl Default for Settings {
             database_pool_size: 16,
             database_direct_url: None,
             database_timeout: Duration::from_millis(5000),
+            database_statement_cache: true,
             migrate: true,
             identities: IdentitySource::Demo,
             kratos_public_url: None,
@@ -330,6 +338,7 @@ impl Config {
             database_pool_size: self.database_pool_size,
             database_direct_url,
             database_timeout: Duration::from_millis(self.database_timeout_ms),
+            database_statement_cache: self.database_statement_cache,
             migrate: !self.no_migrate,
             identities,
             kratos_public_url: self

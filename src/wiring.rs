@@ -116,7 +116,7 @@ pub async fn stores(
 ) -> anyhow::Result<(
     Arc<dyn UserStore>,
     Arc<dyn AuditLog>,
-    Option<deadpool_postgres::Pool>,
+    Option<postgres::PgPool>,
 )> {
     match settings.database_url.as_ref().map(DatabaseUrl::expose) {
         Some(url) => {
@@ -139,6 +139,7 @@ pub async fn stores(
                 url: url.to_owned(),
                 pool_size: settings.database_pool_size,
                 acquire_timeout: settings.database_timeout,
+                statement_cache: settings.database_statement_cache,
             })?;
             Ok((
                 Arc::new(PostgresUserStore::new(pool.clone())),
@@ -162,7 +163,7 @@ pub async fn stores(
 async fn assemble(
     settings: &Settings,
     metrics: Metrics,
-) -> anyhow::Result<(App, Option<deadpool_postgres::Pool>)> {
+) -> anyhow::Result<(App, Option<postgres::PgPool>)> {
     let identities = identity_provider(settings, &metrics)?;
     let (users, audit_log, pool) = if settings.database_url.is_some() {
         stores(settings).await?

@@ -150,6 +150,7 @@ pub fn store(app: &TestApp) -> PostgresBackfillStore {
         url: app.database_url.clone(),
         pool_size: 8,
         acquire_timeout: Duration::from_secs(5),
+        statement_cache: app.app.settings.database_statement_cache,
     })
     .expect("pool");
     PostgresBackfillStore::new(pool, app.database_url.clone())

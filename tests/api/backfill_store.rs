@@ -10,7 +10,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::backfill_fake::{link_of, store, user};
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, Options, TestApp};
 
 fn plan(dry_run: bool) -> RunPlan {
     RunPlan {
@@ -119,6 +119,55 @@ async fn an_identity_linked_elsewhere_meanwhile_becomes_a_conflict_through_the_u
     assert_eq!(link_of(&app, owner).await, Some(contested));
     assert_eq!(audit_status(&app, run.id, ours).await, "conflict");
     session.finish(RunEnd::Finished).await.expect("finish");
+}
+
+#[tokio::test]
+async fn without_the_statement_cache_a_batch_links_queues_write_backs_and_records_conflicts() {
+    let app = spawn_app_with(Options {
+        tweak: |settings| {
+            settings.database_statement_cache = false;
+            settings.write_back_external_id = true;
+        },
+        ..Options::default()
+    })
+    .await;
+    let store = store(&app);
+    let run = plan(false);
+    let session = store.begin(&run).await.expect("begin");
+    let free = user(&app, "free@example.com", None).await;
+    let ours = user(&app, "ours@example.com", None).await;
+    let contested = Uuid::new_v4();
+    user(&app, "owner@example.com", Some(contested)).await;
+    let free_auth = Uuid::new_v4();
+
+    let recorded = store
+        .apply_batch(
+            run.id,
+            vec![
+                to_link(free, "free@example.com", free_auth),
+                to_link(ours, "ours@example.com", contested),
+            ],
+        )
+        .await
+        .expect("batch");
+
+    assert_eq!(recorded[0].status, ResolutionStatus::Linked);
+    assert_eq!(recorded[1].status, ResolutionStatus::Conflict);
+    assert_eq!(link_of(&app, free).await, Some(free_auth));
+    assert_eq!(audit_status(&app, run.id, ours).await, "conflict");
+    assert_eq!(
+        app.count("SELECT count(*) FROM external_id_writeback")
+            .await,
+        1,
+        "the link's write-back is queued with it"
+    );
+    session.finish(RunEnd::Finished).await.expect("finish");
+    let report = store
+        .report(Some(run.id))
+        .await
+        .expect("report")
+        .expect("run");
+    assert_eq!(report.counts.get(&ResolutionStatus::Linked), Some(&1));
 }
 
 #[tokio::test]

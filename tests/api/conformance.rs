@@ -3,19 +3,25 @@ use std::time::Duration;
 
 use identity_link_adapters::conformance;
 use identity_link_adapters::postgres::{
-    self, PostgresAuditLog, PostgresSettings, PostgresUserStore,
+    self, PgPool, PostgresAuditLog, PostgresSettings, PostgresUserStore,
 };
 
 use crate::helpers::TestDb;
 
-async fn migrated_pool(db: &TestDb) -> deadpool_postgres::Pool {
+/// A pool on a migrated `db`; `statement_cache` as `DATABASE_STATEMENT_CACHE`.
+pub async fn migrated_pool_with(db: &TestDb, statement_cache: bool) -> PgPool {
     postgres::migrate(&db.url).await.expect("migrate");
     postgres::pool(&PostgresSettings {
         url: db.url.clone(),
         pool_size: 8,
         acquire_timeout: Duration::from_secs(5),
+        statement_cache,
     })
     .expect("pool")
+}
+
+async fn migrated_pool(db: &TestDb) -> PgPool {
+    migrated_pool_with(db, true).await
 }
 
 #[tokio::test]
@@ -26,9 +32,23 @@ async fn the_postgres_user_store_passes_the_conformance_suite() {
 }
 
 #[tokio::test]
+async fn the_postgres_user_store_passes_the_conformance_suite_without_the_statement_cache() {
+    let db = TestDb::create().await;
+    let pool = migrated_pool_with(&db, false).await;
+    conformance::user_store(Arc::new(PostgresUserStore::new(pool))).await;
+}
+
+#[tokio::test]
 async fn the_postgres_audit_log_passes_the_conformance_suite() {
     let db = TestDb::create().await;
     let pool = migrated_pool(&db).await;
+    conformance::audit_log(Arc::new(PostgresAuditLog::new(pool))).await;
+}
+
+#[tokio::test]
+async fn the_postgres_audit_log_passes_the_conformance_suite_without_the_statement_cache() {
+    let db = TestDb::create().await;
+    let pool = migrated_pool_with(&db, false).await;
     conformance::audit_log(Arc::new(PostgresAuditLog::new(pool))).await;
 }
 
@@ -67,5 +87,19 @@ async fn the_postgres_webhook_deliveries_pass_the_conformance_suite() {
 async fn the_postgres_write_back_queue_passes_the_conformance_suite() {
     let db = TestDb::create().await;
     let pool = migrated_pool(&db).await;
+    conformance::write_back_queue(Arc::new(postgres::PostgresWriteBackQueue::new(pool))).await;
+}
+
+#[tokio::test]
+async fn the_postgres_webhook_deliveries_pass_the_conformance_suite_without_the_statement_cache() {
+    let db = TestDb::create().await;
+    let pool = migrated_pool_with(&db, false).await;
+    conformance::webhook_deliveries(Arc::new(postgres::PostgresWebhookDeliveries::new(pool))).await;
+}
+
+#[tokio::test]
+async fn the_postgres_write_back_queue_passes_the_conformance_suite_without_the_statement_cache() {
+    let db = TestDb::create().await;
+    let pool = migrated_pool_with(&db, false).await;
     conformance::write_back_queue(Arc::new(postgres::PostgresWriteBackQueue::new(pool))).await;
 }

@@ -65,6 +65,7 @@ async fn verify_full_with_the_servers_ca_connects_the_pool_over_tls_by_ip_addres
             url,
             pool_size: 2,
             acquire_timeout: Duration::from_secs(5),
+            statement_cache: true,
         })
         .expect("pool");
         let client = pool.get().await.expect("a pooled connection");

@@ -2,31 +2,25 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::{GenericClient, Pool};
 use identity_link_ports::{
     AuditError, AuditEvent, AuditLog, AuditOutcome, AuditQuery, AuditSource, AuthId, StoreError,
     UserId,
 };
+use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{pool_error, store_error};
+use super::sql::{Sql, Target};
+use super::{store_error, PgPool};
 
 #[derive(Clone)]
 pub struct PostgresAuditLog {
-    pool: Pool,
+    pool: PgPool,
 }
 
 impl PostgresAuditLog {
-    pub fn new(pool: Pool) -> Self {
+    pub fn new(pool: PgPool) -> Self {
         Self { pool }
-    }
-
-    async fn client(&self) -> Result<deadpool_postgres::Object, AuditError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|error| audit_error(pool_error(error)))
     }
 }
 
@@ -47,29 +41,36 @@ impl AuditLog for PostgresAuditLog {
         if events.is_empty() {
             return Ok(());
         }
-        let client = self.client().await?;
-        insert_events(&client, events)
+        let conn = self.pool.get().await.map_err(audit_error)?;
+        insert_events(&conn.sql(), &*conn, events)
             .await
             .map_err(statement_error)
     }
 
     async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, AuditError> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT correlation_id, occurred_at, source, action, outcome, auth_id, user_id, actor, detail
-                   FROM identity_audit
-                  WHERE user_id = $1 OR auth_id = $2
-                  ORDER BY occurred_at DESC, id DESC
-                  LIMIT $3",
-                &[
-                    &query.user_id.map(|id| id.as_uuid()),
-                    &query.auth_id.map(|id| id.as_uuid()),
-                    &i64::from(query.limit),
-                ],
-            )
-            .await
-            .map_err(statement_error)?;
+        let mut retry = self.pool.retry();
+        let rows = loop {
+            let conn = retry.connection().await.map_err(audit_error)?;
+            let rows = conn
+                .sql()
+                .query(
+                    &*conn,
+                    "SELECT correlation_id, occurred_at, source, action, outcome, auth_id, user_id, actor, detail
+                       FROM identity_audit
+                      WHERE user_id = $1 OR auth_id = $2
+                      ORDER BY occurred_at DESC, id DESC
+                      LIMIT $3",
+                    &[
+                        (&query.user_id.map(|id| id.as_uuid()), Type::UUID),
+                        (&query.auth_id.map(|id| id.as_uuid()), Type::UUID),
+                        (&i64::from(query.limit), Type::INT8),
+                    ],
+                )
+                .await;
+            if !retry.again(conn, &rows) {
+                break rows.map_err(statement_error)?;
+            }
+        };
         rows.iter().map(audit_from_row).collect()
     }
 }
@@ -79,7 +80,8 @@ impl AuditLog for PostgresAuditLog {
 ///
 /// # Errors
 /// The statement's error.
-pub(crate) async fn insert_events<C: GenericClient + Sync>(
+pub(crate) async fn insert_events<C: Target>(
+    sql: &Sql,
     client: &C,
     events: &[AuditEvent],
 ) -> Result<(), tokio_postgres::Error> {
@@ -106,30 +108,25 @@ pub(crate) async fn insert_events<C: GenericClient + Sync>(
         actors.push(event.actor.as_deref());
         details.push(&event.detail);
     }
-    let statement = client
-        .prepare_cached(
-            "INSERT INTO identity_audit
-                (correlation_id, occurred_at, source, action, outcome, auth_id, user_id, actor, detail)
-             SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[],
-                                  $5::text[], $6::uuid[], $7::uuid[], $8::text[], $9::jsonb[])",
-        )
-        .await?;
-    client
-        .execute(
-            &statement,
-            &[
-                &correlation_ids,
-                &occurred,
-                &sources,
-                &actions,
-                &outcomes,
-                &auth_ids,
-                &user_ids,
-                &actors,
-                &details,
-            ],
-        )
-        .await?;
+    sql.execute(
+        client,
+        "INSERT INTO identity_audit
+            (correlation_id, occurred_at, source, action, outcome, auth_id, user_id, actor, detail)
+         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[],
+                              $5::text[], $6::uuid[], $7::uuid[], $8::text[], $9::jsonb[])",
+        &[
+            (&correlation_ids, Type::UUID_ARRAY),
+            (&occurred, Type::TIMESTAMPTZ_ARRAY),
+            (&sources, Type::TEXT_ARRAY),
+            (&actions, Type::TEXT_ARRAY),
+            (&outcomes, Type::TEXT_ARRAY),
+            (&auth_ids, Type::UUID_ARRAY),
+            (&user_ids, Type::UUID_ARRAY),
+            (&actors, Type::TEXT_ARRAY),
+            (&details, Type::JSONB_ARRAY),
+        ],
+    )
+    .await?;
     Ok(())
 }
 

@@ -1,15 +1,12 @@
-//! Postgres adapters: users and the audit trail over a deadpool-postgres pool,
+//! Postgres adapters: users and the audit trail over a deadpool-postgres pool ([`PgPool`]),
 //! schema migrations by refinery under an advisory lock.
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use futures::future::BoxFuture;
-use identity_link_ports::StoreError;
 use tokio::task::JoinHandle;
 use tokio_postgres::config::Host;
-use tokio_postgres::error::SqlState;
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::Client;
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -17,10 +14,13 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 pub(crate) mod audit;
 mod dsn;
 mod email_keys;
+mod errors;
 pub(crate) mod outbox;
+mod pool;
 mod prune;
 mod search_index;
 mod socket;
+pub mod sql;
 mod tls;
 pub mod user_search;
 mod users;
@@ -28,7 +28,9 @@ mod users;
 pub use audit::PostgresAuditLog;
 pub use dsn::SslMode;
 pub use email_keys::EmailCollision;
+pub use errors::{pool_error, store_error, violated_constraint};
 pub use outbox::{PostgresWebhookDeliveries, PostgresWriteBackQueue};
+pub use pool::{pool, Conn, PgPool, PostgresSettings, Retry};
 pub use prune::{prune_audit, PruneReport};
 pub use search_index::SearchIndex;
 pub use users::{user_from_row, PostgresUserStore};
@@ -43,26 +45,6 @@ const MIGRATION_LOCK_KEY: i64 = 0x6964_6c69_6e6b_0001;
 
 /// Connect timeout of sessions opened by URL alone (migrations, backfill runs).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How to reach Postgres.
-#[derive(Clone)]
-pub struct PostgresSettings {
-    pub url: String,
-    pub pool_size: usize,
-    /// Longest wait for a pooled connection, a new one, or a statement's answer.
-    pub acquire_timeout: Duration,
-}
-
-/// The URL may hold a password: never printed.
-impl std::fmt::Debug for PostgresSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresSettings")
-            .field("url", &"[redacted]")
-            .field("pool_size", &self.pool_size)
-            .field("acquire_timeout", &self.acquire_timeout)
-            .finish_non_exhaustive()
-    }
-}
 
 /// A database to connect to: the driver's settings, libpq's TLS parameters
 /// (`sslmode`, `sslrootcert`) and the client-side bounds.
@@ -216,29 +198,6 @@ impl deadpool_postgres::Connect for PooledConnect {
     ) -> BoxFuture<'_, Result<(Client, JoinHandle<()>), tokio_postgres::Error>> {
         Box::pin(self.0.open(Some(self.0.timeout)))
     }
-}
-
-/// Builds the connection pool. Connections are opened lazily.
-///
-/// # Errors
-/// When the URL cannot be parsed.
-pub fn pool(settings: &PostgresSettings) -> anyhow::Result<Pool> {
-    let database = Database::parse(&settings.url, settings.acquire_timeout)?;
-    let manager = Manager::from_connect(
-        database.config.clone(),
-        PooledConnect(database),
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Pool::builder(manager)
-        .max_size(settings.pool_size.max(1))
-        .runtime(Runtime::Tokio1)
-        .wait_timeout(Some(settings.acquire_timeout))
-        .create_timeout(Some(settings.acquire_timeout))
-        .recycle_timeout(Some(settings.acquire_timeout))
-        .build()
-        .map_err(|error| anyhow::anyhow!("cannot build the connection pool: {error}"))
 }
 
 /// The longest a migration statement waits for a lock (`lock_timeout`): a
@@ -416,45 +375,4 @@ pub async fn migration_status(url: &str) -> anyhow::Result<Vec<MigrationState>> 
 /// When the database cannot be reached.
 pub async fn search_index_in_use(url: &str) -> anyhow::Result<SearchIndex> {
     search_index::in_use(&connect(url).await?).await
-}
-
-fn is_unavailable(error: &tokio_postgres::Error) -> bool {
-    match error.code() {
-        None => true,
-        Some(code) => {
-            code.code().starts_with("08")
-                || *code == SqlState::ADMIN_SHUTDOWN
-                || *code == SqlState::CRASH_SHUTDOWN
-                || *code == SqlState::CANNOT_CONNECT_NOW
-                || *code == SqlState::TOO_MANY_CONNECTIONS
-                || *code == SqlState::QUERY_CANCELED
-        }
-    }
-}
-
-/// Maps a driver error to the store's failure kinds.
-pub fn store_error(error: tokio_postgres::Error) -> StoreError {
-    if is_unavailable(&error) {
-        StoreError::Unavailable(error.to_string())
-    } else {
-        StoreError::Unknown(anyhow::Error::new(error).context("database query failed"))
-    }
-}
-
-/// Maps a pool error to the store's failure kinds.
-pub fn pool_error(error: PoolError) -> StoreError {
-    match error {
-        PoolError::Backend(error) => store_error(error),
-        PoolError::Timeout(_) => {
-            StoreError::Unavailable("timed out waiting for a connection".into())
-        }
-        other => StoreError::Unavailable(other.to_string()),
-    }
-}
-
-/// The name of the unique constraint a statement violated, if that is how it failed.
-pub fn violated_constraint(error: &tokio_postgres::Error) -> Option<&str> {
-    (error.code() == Some(&SqlState::UNIQUE_VIOLATION))
-        .then(|| error.as_db_error().and_then(|db| db.constraint()))
-        .flatten()
 }

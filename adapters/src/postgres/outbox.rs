@@ -4,24 +4,25 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::{GenericClient, Pool};
 use identity_link_ports::{
     AuditSource, AuthId, DeliveryRecord, StoreError, TriggerId, UserId, WebhookDeliveries,
     WriteBack, WriteBackQueue,
 };
+use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{pool_error, store_error};
+use super::sql::{Param, Sql, Target};
+use super::{store_error, PgPool};
 
 /// Webhook deliveries in Postgres.
 #[derive(Clone)]
 pub struct PostgresWebhookDeliveries {
-    pool: Pool,
+    pool: PgPool,
 }
 
 impl PostgresWebhookDeliveries {
-    pub fn new(pool: Pool) -> Self {
+    pub fn new(pool: PgPool) -> Self {
         Self { pool }
     }
 }
@@ -45,18 +46,16 @@ fn delivery_from_row(row: &Row) -> Result<DeliveryRecord, StoreError> {
 impl WebhookDeliveries for PostgresWebhookDeliveries {
     #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn redelivered(&self, trigger: &TriggerId) -> Result<Option<DeliveryRecord>, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let statement = client
-            .prepare_cached(
+        let conn = self.pool.get().await?;
+        conn.sql()
+            .query_opt(
+                &*conn,
                 "UPDATE kratos_webhook_deliveries
                     SET redeliveries = redeliveries + 1, last_redelivered_at = now()
                   WHERE trigger_id = $1
                   RETURNING outcome, refused, auth_id, user_id",
+                &[(&trigger.as_str(), Type::TEXT)],
             )
-            .await
-            .map_err(store_error)?;
-        client
-            .query_opt(&statement, &[&trigger.as_str()])
             .await
             .map_err(store_error)?
             .as_ref()
@@ -70,24 +69,20 @@ impl WebhookDeliveries for PostgresWebhookDeliveries {
         trigger: &TriggerId,
         record: &DeliveryRecord,
     ) -> Result<bool, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let statement = client
-            .prepare_cached(
+        let conn = self.pool.get().await?;
+        let inserted = conn
+            .sql()
+            .execute(
+                &*conn,
                 "INSERT INTO kratos_webhook_deliveries (trigger_id, outcome, refused, auth_id, user_id)
                  VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (trigger_id) DO NOTHING",
-            )
-            .await
-            .map_err(store_error)?;
-        let inserted = client
-            .execute(
-                &statement,
                 &[
-                    &trigger.as_str(),
-                    &record.outcome,
-                    &record.refused,
-                    &record.auth_id.map(|id| id.as_uuid()),
-                    &record.user_id.map(|id| id.as_uuid()),
+                    (&trigger.as_str(), Type::TEXT),
+                    (&record.outcome, Type::TEXT),
+                    (&record.refused, Type::BOOL),
+                    (&record.auth_id.map(|id| id.as_uuid()), Type::UUID),
+                    (&record.user_id.map(|id| id.as_uuid()), Type::UUID),
                 ],
             )
             .await
@@ -96,11 +91,12 @@ impl WebhookDeliveries for PostgresWebhookDeliveries {
     }
 
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        client
+        let conn = self.pool.get().await?;
+        conn.sql()
             .execute(
+                &*conn,
                 "DELETE FROM kratos_webhook_deliveries WHERE answered_at < $1",
-                &[&before],
+                &[(&before, Type::TIMESTAMPTZ)],
             )
             .await
             .map_err(store_error)
@@ -110,11 +106,11 @@ impl WebhookDeliveries for PostgresWebhookDeliveries {
 /// The write-back outbox in Postgres.
 #[derive(Clone)]
 pub struct PostgresWriteBackQueue {
-    pool: Pool,
+    pool: PgPool,
 }
 
 impl PostgresWriteBackQueue {
-    pub fn new(pool: Pool) -> Self {
+    pub fn new(pool: PgPool) -> Self {
         Self { pool }
     }
 
@@ -123,16 +119,15 @@ impl PostgresWriteBackQueue {
         &self,
         item: &WriteBack,
         sql: &str,
-        extra: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        extra: &[Param<'_>],
     ) -> Result<bool, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let statement = client.prepare_cached(sql).await.map_err(store_error)?;
+        let conn = self.pool.get().await?;
         let auth_id = item.auth_id.as_uuid();
-        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-            vec![&auth_id, &item.version];
+        let mut params: Vec<Param<'_>> = vec![(&auth_id, Type::UUID), (&item.version, Type::INT8)];
         params.extend_from_slice(extra);
-        let changed = client
-            .execute(&statement, &params)
+        let changed = conn
+            .sql()
+            .execute(&*conn, sql, &params)
             .await
             .map_err(store_error)?;
         Ok(changed == 1)
@@ -145,15 +140,23 @@ impl PostgresWriteBackQueue {
 ///
 /// # Errors
 /// The statement's error.
-pub(crate) async fn enqueue_on<C: GenericClient + Sync>(
+pub(crate) async fn enqueue_on<C: Target>(
+    sql: &Sql,
     client: &C,
     auth_id: AuthId,
     user: UserId,
     correlation_id: Uuid,
     source: AuditSource,
 ) -> Result<(), tokio_postgres::Error> {
-    let (auth_ids, users) = ([auth_id.as_uuid()], [user.as_uuid()]);
-    enqueue_many_on(client, &auth_ids, &users, correlation_id, source).await
+    enqueue_many_on(
+        sql,
+        client,
+        &[auth_id.as_uuid()],
+        &[user.as_uuid()],
+        correlation_id,
+        source,
+    )
+    .await
 }
 
 /// Queues (or re-queues) the write-backs of `users[i]` to `auth_ids[i]`, due
@@ -163,20 +166,25 @@ pub(crate) async fn enqueue_on<C: GenericClient + Sync>(
 ///
 /// # Errors
 /// The statement's error.
-pub(crate) async fn enqueue_many_on<C: GenericClient + Sync>(
+pub(crate) async fn enqueue_many_on<C: Target>(
+    sql: &Sql,
     client: &C,
     auth_ids: &[Uuid],
     users: &[Uuid],
     correlation_id: Uuid,
     source: AuditSource,
 ) -> Result<(), tokio_postgres::Error> {
-    let statement = client.prepare_cached(ENQUEUE_SQL).await?;
-    client
-        .execute(
-            &statement,
-            &[&auth_ids, &users, &correlation_id, &source.as_str()],
-        )
-        .await?;
+    sql.execute(
+        client,
+        ENQUEUE_SQL,
+        &[
+            (&auth_ids, Type::UUID_ARRAY),
+            (&users, Type::UUID_ARRAY),
+            (&correlation_id, Type::UUID),
+            (&source.as_str(), Type::TEXT),
+        ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -224,19 +232,21 @@ impl WriteBackQueue for PostgresWriteBackQueue {
         correlation_id: Uuid,
         source: AuditSource,
     ) -> Result<(), StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        enqueue_on(&client, auth_id, user, correlation_id, source)
+        let conn = self.pool.get().await?;
+        enqueue_on(&conn.sql(), &*conn, auth_id, user, correlation_id, source)
             .await
             .map_err(store_error)
     }
 
     async fn claim_due(&self, limit: u32, lease: Duration) -> Result<Vec<WriteBack>, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
+        let conn = self.pool.get().await?;
         // SKIP LOCKED: concurrent workers take disjoint rows; the lease moves
         // next_attempt_at forward, so a claimed row is not due again until the
         // lease ends, which hands it to another worker if this one dies.
-        let statement = client
-            .prepare_cached(
+        let rows = conn
+            .sql()
+            .query(
+                &*conn,
                 "UPDATE external_id_writeback
                     SET attempts = attempts + 1,
                         next_attempt_at = now() + $2::bigint * interval '1 millisecond',
@@ -248,11 +258,11 @@ impl WriteBackQueue for PostgresWriteBackQueue {
                          LIMIT $1
                          FOR UPDATE SKIP LOCKED)
                   RETURNING auth_id, user_id, version, attempts, correlation_id, source",
+                &[
+                    (&i64::from(limit), Type::INT8),
+                    (&millis(lease), Type::INT8),
+                ],
             )
-            .await
-            .map_err(store_error)?;
-        let rows = client
-            .query(&statement, &[&i64::from(limit), &millis(lease)])
             .await
             .map_err(store_error)?;
         rows.iter().map(write_back_from_row).collect()
@@ -281,7 +291,7 @@ impl WriteBackQueue for PostgresWriteBackQueue {
                 SET next_attempt_at = now() + $3::bigint * interval '1 millisecond',
                     last_error = $4, updated_at = now()
               WHERE auth_id = $1 AND version = $2",
-            &[&millis(delay), &error],
+            &[(&millis(delay), Type::INT8), (&error, Type::TEXT)],
         )
         .await
     }
@@ -293,7 +303,7 @@ impl WriteBackQueue for PostgresWriteBackQueue {
             "UPDATE external_id_writeback
                 SET status = 'failed', last_error = $3, updated_at = now()
               WHERE auth_id = $1 AND version = $2",
-            &[&error],
+            &[(&error, Type::TEXT)],
         )
         .await
     }

@@ -11,6 +11,7 @@
 
 use std::fmt;
 
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 /// The trigram index on the searched columns.
@@ -113,12 +114,16 @@ pub async fn in_use(client: &Client) -> anyhow::Result<SearchIndex> {
 }
 
 async fn is_valid(client: &Client, name: &str) -> anyhow::Result<bool> {
-    let row = client
-        .query_one(
+    // Unnamed: also asked on pooled connections, which may lead to a pooler.
+    let rows = client
+        .query_typed(
             "SELECT EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass($1) AND indisvalid)",
-            &[&name],
+            &[(&name, Type::TEXT)],
         )
         .await?;
+    let row = rows
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("the catalog query returned no row"))?;
     Ok(row.try_get(0)?)
 }
 

@@ -5,20 +5,17 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use deadpool_postgres::{GenericClient, Pool};
 use identity_link_ports::{
     AuthId, ChangeRecord, CreateLinkedError, Email, ImportOutcome, LinkError, NewUser, Profile,
     StoreError, User, UserFilter, UserId, UserPage, UserStore,
 };
 use tokio::sync::OnceCell;
-use tokio_postgres::types::ToSql;
-use tokio_postgres::Client;
+use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::audit::insert_events;
-use super::outbox::enqueue_on;
-use super::{pool_error, search_index, store_error, user_search, violated_constraint};
+use super::sql::Param;
+use super::{search_index, store_error, user_search, PgPool};
 
 /// The user columns every query returns, in the order `user_from_row` reads.
 macro_rules! user_columns {
@@ -26,6 +23,10 @@ macro_rules! user_columns {
         "id, email, first_name, last_name, avatar_url, auth_id, created_at, linked_at"
     };
 }
+
+mod writes;
+
+use writes::{create_on, record_on, set_link_on, update_profile_on};
 
 const BY_AUTH_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE auth_id = $1");
 const BY_AUTH_IDS: &str = concat!(
@@ -38,29 +39,6 @@ const BY_EMAIL: &str = concat!(
     "SELECT ",
     user_columns!(),
     " FROM users WHERE email_normalized = $1"
-);
-const CREATE: &str = concat!(
-    "INSERT INTO users (id, email, first_name, last_name, avatar_url, auth_id, linked_at, email_normalized)
-     VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $6::uuid IS NULL THEN NULL ELSE now() END, $7)
-     RETURNING ",
-    user_columns!()
-);
-const SET_LINK: &str = concat!(
-    "UPDATE users
-        SET auth_id = $2,
-            linked_at = CASE WHEN $2::uuid IS NULL THEN NULL ELSE now() END,
-            updated_at = now()
-      WHERE id = $1 AND auth_id IS NOT DISTINCT FROM $3
-      RETURNING ",
-    user_columns!()
-);
-const UPDATE_PROFILE: &str = concat!(
-    "UPDATE users
-        SET email = $2, email_normalized = $6, first_name = $3, last_name = $4, avatar_url = $5,
-            updated_at = now()
-      WHERE id = $1
-      RETURNING ",
-    user_columns!()
 );
 // ON CONFLICT DO NOTHING skips emails already present (the unique index on
 // the normal form); one statement, so a batch is all-or-nothing.
@@ -96,152 +74,28 @@ pub fn user_from_row(row: &Row) -> Result<User, StoreError> {
     })
 }
 
-async fn one_row<C: GenericClient + Sync>(
-    client: &C,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<Result<Option<Row>, tokio_postgres::Error>, StoreError> {
-    let statement = client.prepare_cached(sql).await.map_err(store_error)?;
-    Ok(client.query_opt(&statement, params).await)
-}
-
-async fn create_on<C: GenericClient + Sync>(
-    client: &C,
-    new: &NewUser,
-) -> Result<User, CreateLinkedError> {
-    let profile = &new.profile;
-    let inserted = one_row(
-        client,
-        CREATE,
-        &[
-            &new.id.as_uuid(),
-            &profile.email.as_str(),
-            &profile.first_name,
-            &profile.last_name,
-            &profile.avatar_url,
-            &new.auth_id.map(|id| id.as_uuid()),
-            &profile.email.normalized(),
-        ],
-    )
-    .await?;
-    match inserted {
-        Ok(Some(row)) => Ok(user_from_row(&row)?),
-        Ok(None) => {
-            Err(StoreError::Unknown(anyhow::anyhow!("INSERT … RETURNING returned no row")).into())
-        }
-        Err(error) => Err(match violated_constraint(&error) {
-            Some("users_email_key") => CreateLinkedError::EmailTaken,
-            Some("users_auth_id_key") => CreateLinkedError::AuthIdTaken,
-            _ => CreateLinkedError::Store(store_error(error)),
-        }),
-    }
-}
-
-async fn set_link_on<C: GenericClient + Sync>(
-    client: &C,
-    id: UserId,
-    new: Option<AuthId>,
-    expected: Option<AuthId>,
-) -> Result<User, LinkError> {
-    let updated = one_row(
-        client,
-        SET_LINK,
-        &[
-            &id.as_uuid(),
-            &new.map(|id| id.as_uuid()),
-            &expected.map(|id| id.as_uuid()),
-        ],
-    )
-    .await?;
-    match updated {
-        Ok(Some(row)) => Ok(user_from_row(&row)?),
-        Ok(None) => {
-            let current = one_row(client, BY_ID, &[&id.as_uuid()])
-                .await?
-                .map_err(store_error)?;
-            match current.as_ref().map(user_from_row).transpose()? {
-                None => Err(LinkError::UserNotFound),
-                Some(user) => Err(LinkError::Changed {
-                    current: user.auth_id,
-                }),
-            }
-        }
-        Err(error) if violated_constraint(&error) == Some("users_auth_id_key") => {
-            Err(LinkError::AuthIdTaken)
-        }
-        Err(error) => Err(LinkError::Store(store_error(error))),
-    }
-}
-
-async fn update_profile_on<C: GenericClient + Sync>(
-    client: &C,
-    id: UserId,
-    profile: &Profile,
-) -> Result<User, LinkError> {
-    let updated = one_row(
-        client,
-        UPDATE_PROFILE,
-        &[
-            &id.as_uuid(),
-            &profile.email.as_str(),
-            &profile.first_name,
-            &profile.last_name,
-            &profile.avatar_url,
-            &profile.email.normalized(),
-        ],
-    )
-    .await?;
-    match updated {
-        Ok(Some(row)) => Ok(user_from_row(&row)?),
-        Ok(None) => Err(LinkError::UserNotFound),
-        Err(error) if violated_constraint(&error) == Some("users_email_key") => {
-            Err(LinkError::EmailTaken)
-        }
-        Err(error) => Err(LinkError::Store(store_error(error))),
-    }
-}
-
-/// Writes what commits with a change of `user`: its audit events and, when
-/// asked and the user is linked now, the pending write-back of its id.
-async fn record_on<C: GenericClient + Sync>(
-    client: &C,
-    user: &User,
-    record: &ChangeRecord,
-) -> Result<(), StoreError> {
-    insert_events(client, &record.audit)
-        .await
-        .map_err(store_error)?;
-    if let (true, Some(auth_id), Some(first)) =
-        (record.write_back, user.auth_id, record.audit.first())
-    {
-        enqueue_on(client, auth_id, user.id, first.correlation_id, first.source)
-            .await
-            .map_err(store_error)?;
-    }
-    Ok(())
-}
-
 /// Users in Postgres.
 #[derive(Clone)]
 pub struct PostgresUserStore {
-    pool: Pool,
+    pool: PgPool,
     /// Whether the trigram search index exists, read once from the catalog.
     trigram: Arc<OnceCell<bool>>,
 }
 
 impl PostgresUserStore {
-    pub fn new(pool: Pool) -> Self {
+    pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
             trigram: Arc::new(OnceCell::new()),
         }
     }
 
-    async fn trigram(&self, client: &Client) -> Result<bool, StoreError> {
+    async fn trigram(&self) -> Result<bool, StoreError> {
         self.trigram
             .get_or_try_init(|| async {
+                let conn = self.pool.get().await?;
                 Ok::<_, StoreError>(
-                    search_index::in_use(client)
+                    search_index::in_use(&conn)
                         .await
                         .map_err(StoreError::Unknown)?
                         == search_index::SearchIndex::Trigram,
@@ -251,38 +105,44 @@ impl PostgresUserStore {
             .copied()
     }
 
-    /// Runs a prepared (cached) statement expected to return at most one row.
-    /// The outer error is the store failing before the statement ran; the inner
-    /// one is the statement's, for callers that map constraint violations.
-    async fn query_opt(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Result<Option<Row>, tokio_postgres::Error>, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let statement = client.prepare_cached(sql).await.map_err(store_error)?;
-        Ok(client.query_opt(&statement, params).await)
+    /// The rows of a read, run once more on a fresh connection if its session fails.
+    async fn read(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, StoreError> {
+        self.read_as(false, sql, params).await
     }
 
-    async fn query(
+    /// As [`Self::read`], the statement unnamed whatever the settings.
+    async fn read_unnamed(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, StoreError> {
+        self.read_as(true, sql, params).await
+    }
+
+    async fn read_as(
         &self,
+        unnamed: bool,
         sql: &str,
-        params: &[&(dyn ToSql + Sync)],
+        params: &[Param<'_>],
     ) -> Result<Vec<Row>, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let statement = client.prepare_cached(sql).await.map_err(store_error)?;
-        client.query(&statement, params).await.map_err(store_error)
+        let mut retry = self.pool.retry();
+        loop {
+            let conn = retry.connection().await?;
+            let statements = if unnamed {
+                conn.sql().unnamed()
+            } else {
+                conn.sql()
+            };
+            let rows = statements
+                .query(&*conn, sql, params)
+                .await
+                .map_err(store_error);
+            if !retry.again(conn, &rows) {
+                return rows;
+            }
+        }
     }
 
-    async fn one_user(
-        &self,
-        sql: &str,
-        param: &(dyn ToSql + Sync),
-    ) -> Result<Option<User>, StoreError> {
-        self.query_opt(sql, &[param])
+    async fn one_user(&self, sql: &str, param: &Param<'_>) -> Result<Option<User>, StoreError> {
+        self.read(sql, std::slice::from_ref(param))
             .await?
-            .map_err(store_error)?
-            .as_ref()
+            .first()
             .map(user_from_row)
             .transpose()
     }
@@ -292,7 +152,8 @@ impl PostgresUserStore {
 impl UserStore for PostgresUserStore {
     #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn find_by_auth_id(&self, auth_id: AuthId) -> Result<Option<User>, StoreError> {
-        self.one_user(BY_AUTH_ID, &auth_id.as_uuid()).await
+        self.one_user(BY_AUTH_ID, &(&auth_id.as_uuid(), Type::UUID))
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
@@ -301,7 +162,7 @@ impl UserStore for PostgresUserStore {
             return Ok(Vec::new());
         }
         let ids: Vec<Uuid> = auth_ids.iter().map(AuthId::as_uuid).collect();
-        self.query(BY_AUTH_IDS, &[&ids])
+        self.read(BY_AUTH_IDS, &[(&ids, Type::UUID_ARRAY)])
             .await?
             .iter()
             .map(user_from_row)
@@ -310,18 +171,19 @@ impl UserStore for PostgresUserStore {
 
     #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.one_user(BY_ID, &id.as_uuid()).await
+        self.one_user(BY_ID, &(&id.as_uuid(), Type::UUID)).await
     }
 
     #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        self.one_user(BY_EMAIL, &email.normalized()).await
+        self.one_user(BY_EMAIL, &(&email.normalized(), Type::TEXT))
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn create_linked(&self, new: NewUser) -> Result<User, CreateLinkedError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        create_on(&client, &new).await
+        let conn = self.pool.get().await?;
+        create_on(&conn.sql(), &*conn, &new).await
     }
 
     #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
@@ -331,14 +193,14 @@ impl UserStore for PostgresUserStore {
         new: Option<AuthId>,
         expected: Option<AuthId>,
     ) -> Result<User, LinkError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        set_link_on(&client, id, new, expected).await
+        let conn = self.pool.get().await?;
+        set_link_on(&conn.sql(), &*conn, id, new, expected).await
     }
 
     #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn update_profile(&self, id: UserId, profile: &Profile) -> Result<User, LinkError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        update_profile_on(&client, id, profile).await
+        let conn = self.pool.get().await?;
+        update_profile_on(&conn.sql(), &*conn, id, profile).await
     }
 
     async fn create_linked_recorded(
@@ -346,12 +208,22 @@ impl UserStore for PostgresUserStore {
         new: NewUser,
         record: &ChangeRecord,
     ) -> Result<User, CreateLinkedError> {
-        let mut client = self.pool.get().await.map_err(pool_error)?;
-        let tx = client.transaction().await.map_err(store_error)?;
-        let user = create_on(&tx, &new).await?;
-        record_on(&tx, &user, record).await?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(user)
+        let mut retry = self.pool.retry();
+        loop {
+            let mut conn = retry.connection().await?;
+            let result = async {
+                let sql = conn.sql();
+                let tx = sql.begin(&mut conn).await.map_err(store_error)?;
+                let user = create_on(&sql, &tx, &new).await?;
+                record_on(&sql, &tx, &user, record).await?;
+                sql.commit(tx).await.map_err(store_error)?;
+                Ok(user)
+            }
+            .await;
+            if !retry.again(conn, &result) {
+                return result;
+            }
+        }
     }
 
     async fn set_link_recorded(
@@ -361,12 +233,22 @@ impl UserStore for PostgresUserStore {
         expected: Option<AuthId>,
         record: &ChangeRecord,
     ) -> Result<User, LinkError> {
-        let mut client = self.pool.get().await.map_err(pool_error)?;
-        let tx = client.transaction().await.map_err(store_error)?;
-        let user = set_link_on(&tx, id, new, expected).await?;
-        record_on(&tx, &user, record).await?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(user)
+        let mut retry = self.pool.retry();
+        loop {
+            let mut conn = retry.connection().await?;
+            let result = async {
+                let sql = conn.sql();
+                let tx = sql.begin(&mut conn).await.map_err(store_error)?;
+                let user = set_link_on(&sql, &tx, id, new, expected).await?;
+                record_on(&sql, &tx, &user, record).await?;
+                sql.commit(tx).await.map_err(store_error)?;
+                Ok(user)
+            }
+            .await;
+            if !retry.again(conn, &result) {
+                return result;
+            }
+        }
     }
 
     async fn update_profile_recorded(
@@ -375,12 +257,22 @@ impl UserStore for PostgresUserStore {
         profile: &Profile,
         record: &ChangeRecord,
     ) -> Result<User, LinkError> {
-        let mut client = self.pool.get().await.map_err(pool_error)?;
-        let tx = client.transaction().await.map_err(store_error)?;
-        let user = update_profile_on(&tx, id, profile).await?;
-        record_on(&tx, &user, record).await?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(user)
+        let mut retry = self.pool.retry();
+        loop {
+            let mut conn = retry.connection().await?;
+            let result = async {
+                let sql = conn.sql();
+                let tx = sql.begin(&mut conn).await.map_err(store_error)?;
+                let user = update_profile_on(&sql, &tx, id, profile).await?;
+                record_on(&sql, &tx, &user, record).await?;
+                sql.commit(tx).await.map_err(store_error)?;
+                Ok(user)
+            }
+            .await;
+            if !retry.again(conn, &result) {
+                return result;
+            }
+        }
     }
 
     #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
@@ -409,18 +301,19 @@ impl UserStore for PostgresUserStore {
             .iter()
             .map(|user| user.profile.avatar_url.as_deref())
             .collect();
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let statement = client.prepare_cached(IMPORT).await.map_err(store_error)?;
-        let added = client
+        let conn = self.pool.get().await?;
+        let added = conn
+            .sql()
             .execute(
-                &statement,
+                &*conn,
+                IMPORT,
                 &[
-                    &ids,
-                    &emails,
-                    &first_names,
-                    &last_names,
-                    &avatars,
-                    &normalized,
+                    (&ids, Type::UUID_ARRAY),
+                    (&emails, Type::TEXT_ARRAY),
+                    (&first_names, Type::TEXT_ARRAY),
+                    (&last_names, Type::TEXT_ARRAY),
+                    (&avatars, Type::TEXT_ARRAY),
+                    (&normalized, Type::TEXT_ARRAY),
                 ],
             )
             .await
@@ -440,36 +333,29 @@ impl UserStore for PostgresUserStore {
     ) -> Result<UserPage, StoreError> {
         let after = after.map_or(Uuid::nil(), |id| id.as_uuid());
         let limit_plus_one = i64::from(limit) + 1;
-        let client = self.pool.get().await.map_err(pool_error)?;
+        let page = [
+            (
+                &after as &(dyn tokio_postgres::types::ToSql + Sync),
+                Type::UUID,
+            ),
+            (&filter.linked, Type::BOOL),
+            (&limit_plus_one, Type::INT8),
+        ];
         let rows = match filter.search.as_deref() {
             None => {
                 let sql = user_search::list_sql(user_columns!(), None);
-                let statement = client.prepare_cached(&sql).await.map_err(store_error)?;
-                client
-                    .query(&statement, &[&after, &filter.linked, &limit_plus_one])
-                    .await
+                self.read(&sql, &page).await?
             }
             Some(search) => {
-                let trigram = self.trigram(&client).await?;
-                let query = user_search::search(user_columns!(), search, trigram);
-                // Prepared afresh, so that it is planned with its patterns:
-                // a generic plan cannot tell a rare fragment from a common one.
-                let statement = client.prepare(&query.sql).await.map_err(store_error)?;
-                client
-                    .query(
-                        &statement,
-                        &[
-                            &after,
-                            &filter.linked,
-                            &limit_plus_one,
-                            &query.names,
-                            &query.email,
-                        ],
-                    )
-                    .await
+                let query = user_search::search(user_columns!(), search, self.trigram().await?);
+                let mut params = page.to_vec();
+                params.push((&query.names, Type::TEXT));
+                params.push((&query.email, Type::TEXT));
+                // Unnamed, so that it is planned with its patterns: a generic
+                // plan cannot tell a rare fragment from a common one.
+                self.read_unnamed(&query.sql, &params).await?
             }
-        }
-        .map_err(store_error)?;
+        };
         let has_more = rows.len() > limit as usize;
         let users = rows
             .iter()
@@ -480,8 +366,10 @@ impl UserStore for PostgresUserStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        client.simple_query("SELECT 1").await.map_err(store_error)?;
+        let conn = self.pool.get().await?;
+        let sql = conn.sql();
+        sql.watch(conn.simple_query("SELECT 1").await)
+            .map_err(store_error)?;
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use deadpool_postgres::{Pool, Transaction};
+use deadpool_postgres::Transaction;
 use identity_link_ports::decision::{
     backfill_status, decide, Address, DecisionPolicy, Facts, Holder,
 };
@@ -13,11 +13,13 @@ use identity_link_ports::{
     AuditSource, AuthId, ResolutionStatus, RunId, StoreError, UserId, Verdict,
 };
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::column;
 use crate::postgres::outbox::enqueue_many_on;
-use crate::postgres::{pool_error, store_error, violated_constraint};
+use crate::postgres::sql::Sql;
+use crate::postgres::{store_error, violated_constraint, PgPool};
 
 /// Attempts per batch: a lost race on an identity, a deadlock or a dropped
 /// connection each cost one.
@@ -54,7 +56,7 @@ fn classify(error: tokio_postgres::Error) -> Failure {
 }
 
 pub(super) async fn apply(
-    pool: &Pool,
+    pool: &PgPool,
     run: RunId,
     mut verdicts: Vec<Verdict>,
     write_back: bool,
@@ -88,13 +90,15 @@ pub(super) async fn apply(
 /// decided again by the link rule on what the store holds now (the identity
 /// linked to another user becomes a conflict). The store does not judge: it
 /// supplies the facts and records the decision.
-async fn mark_conflicts(pool: &Pool, verdicts: &mut [Verdict]) -> Result<(), StoreError> {
+async fn mark_conflicts(pool: &PgPool, verdicts: &mut [Verdict]) -> Result<(), StoreError> {
     let wanted: Vec<Uuid> = to_link(verdicts).map(|(_, auth)| auth).collect();
-    let client = pool.get().await.map_err(pool_error)?;
-    let owners: HashMap<Uuid, Uuid> = client
+    let conn = pool.get().await?;
+    let owners: HashMap<Uuid, Uuid> = conn
+        .sql()
         .query(
+            &*conn,
             "SELECT auth_id, id FROM users WHERE auth_id = ANY($1)",
-            &[&wanted],
+            &[(&wanted, Type::UUID_ARRAY)],
         )
         .await
         .map_err(store_error)?
@@ -167,7 +171,7 @@ fn linked_meanwhile(verdict: &mut Verdict, current: Uuid) {
 }
 
 async fn try_apply(
-    pool: &Pool,
+    pool: &PgPool,
     run: RunId,
     verdicts: &[Verdict],
     write_back: bool,
@@ -178,17 +182,14 @@ async fn try_apply(
         .enumerate()
         .map(|(index, verdict)| (verdict.user.as_uuid(), index))
         .collect();
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|error| Failure::Transient(pool_error(error)))?;
-    let tx = client.transaction().await.map_err(classify)?;
+    let mut conn = pool.get().await.map_err(Failure::Transient)?;
+    let sql = conn.sql();
+    let tx = sql.begin(&mut conn).await.map_err(classify)?;
     // A batch need not wait for its own WAL flush: the run's closing update
     // commits synchronously, flushing every batch before it, and a batch lost
     // to a database crash mid-run is lost whole (links with audit rows), so
     // the rerun that an interrupted run needs anyway redoes it.
-    tx.batch_execute("SET LOCAL synchronous_commit = off")
-        .await
+    sql.watch(tx.batch_execute("SET LOCAL synchronous_commit = off").await)
         .map_err(classify)?;
 
     let others: Vec<Uuid> = recorded
@@ -202,10 +203,11 @@ async fn try_apply(
         .map(|v| v.user.as_uuid())
         .collect();
     if !others.is_empty() {
-        let rows = tx
+        let rows = sql
             .query(
+                &tx,
                 "SELECT id, auth_id FROM users WHERE id = ANY($1) AND auth_id IS NOT NULL",
-                &[&others],
+                &[(&others, Type::UUID_ARRAY)],
             )
             .await
             .map_err(classify)?;
@@ -218,9 +220,9 @@ async fn try_apply(
 
     let (users, auth_ids): (Vec<Uuid>, Vec<Uuid>) = to_link(&recorded).unzip();
     if !users.is_empty() {
-        let updated = link(&tx, run, &users, &auth_ids).await?;
+        let updated = link(&sql, &tx, run, &users, &auth_ids).await?;
         if write_back {
-            queue_write_backs(&tx, run, &users, &auth_ids, &updated).await?;
+            queue_write_backs(&sql, &tx, run, &users, &auth_ids, &updated).await?;
         }
         let lost: Vec<Uuid> = users
             .iter()
@@ -228,8 +230,12 @@ async fn try_apply(
             .copied()
             .collect();
         if !lost.is_empty() {
-            let current: HashMap<Uuid, Option<Uuid>> = tx
-                .query("SELECT id, auth_id FROM users WHERE id = ANY($1)", &[&lost])
+            let current: HashMap<Uuid, Option<Uuid>> = sql
+                .query(
+                    &tx,
+                    "SELECT id, auth_id FROM users WHERE id = ANY($1)",
+                    &[(&lost, Type::UUID_ARRAY)],
+                )
                 .await
                 .map_err(classify)?
                 .iter()
@@ -256,8 +262,8 @@ async fn try_apply(
         }
     }
 
-    insert_audit(&tx, run, &recorded).await?;
-    tx.commit().await.map_err(classify)?;
+    insert_audit(&sql, &tx, run, &recorded).await?;
+    sql.commit(tx).await.map_err(classify)?;
     Ok(recorded)
 }
 
@@ -278,15 +284,24 @@ const LINK_SQL: &str = "WITH linked AS (
     SELECT id FROM linked";
 
 async fn link(
+    sql: &Sql,
     tx: &Transaction<'_>,
     run: RunId,
     users: &[Uuid],
     auth_ids: &[Uuid],
 ) -> Result<HashSet<Uuid>, Failure> {
-    let statement = tx.prepare_cached(LINK_SQL).await.map_err(classify)?;
     let detail = serde_json::json!({ "run_id": run.as_uuid() });
-    Ok(tx
-        .query(&statement, &[&users, &auth_ids, &run.as_uuid(), &detail])
+    Ok(sql
+        .query(
+            tx,
+            LINK_SQL,
+            &[
+                (&users, Type::UUID_ARRAY),
+                (&auth_ids, Type::UUID_ARRAY),
+                (&run.as_uuid(), Type::UUID),
+                (&detail, Type::JSONB),
+            ],
+        )
         .await
         .map_err(classify)?
         .iter()
@@ -296,6 +311,7 @@ async fn link(
 
 /// Queues the write-back of each link made (`updated` of `users`), in the batch's transaction.
 async fn queue_write_backs(
+    sql: &Sql,
     tx: &Transaction<'_>,
     run: RunId,
     users: &[Uuid],
@@ -312,6 +328,7 @@ async fn queue_write_backs(
         return Ok(());
     }
     enqueue_many_on(
+        sql,
         tx,
         &linked_auth,
         &linked_users,
@@ -323,6 +340,7 @@ async fn queue_write_backs(
 }
 
 async fn insert_audit(
+    sql: &Sql,
     tx: &Transaction<'_>,
     run: RunId,
     recorded: &[Verdict],
@@ -338,24 +356,19 @@ async fn insert_audit(
         .collect();
     let statuses: Vec<&str> = recorded.iter().map(|v| v.status.as_str()).collect();
     let details: Vec<Option<&str>> = recorded.iter().map(|v| v.detail.as_deref()).collect();
-    let statement = tx
-        .prepare_cached(
-            "INSERT INTO user_authid_backfill_audit
-                    (run_id, user_id, email, auth_id, resolution_status, detail, examined_at)
-             SELECT $1, t.*, now()
-               FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[]) AS t",
-        )
-        .await
-        .map_err(classify)?;
-    tx.execute(
-        &statement,
+    sql.execute(
+        tx,
+        "INSERT INTO user_authid_backfill_audit
+                (run_id, user_id, email, auth_id, resolution_status, detail, examined_at)
+         SELECT $1, t.*, now()
+           FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[]) AS t",
         &[
-            &run.as_uuid(),
-            &users,
-            &emails,
-            &auth_ids,
-            &statuses,
-            &details,
+            (&run.as_uuid(), Type::UUID),
+            (&users, Type::UUID_ARRAY),
+            (&emails, Type::TEXT_ARRAY),
+            (&auth_ids, Type::UUID_ARRAY),
+            (&statuses, Type::TEXT_ARRAY),
+            (&details, Type::TEXT_ARRAY),
         ],
     )
     .await

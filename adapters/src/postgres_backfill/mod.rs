@@ -14,7 +14,6 @@ mod session;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::Pool;
 use identity_link_ports::{
     BackfillReports, BackfillSession, BackfillStore, BeginError, ReportError, RevertError,
     RevertOutcome, RunId, RunPlan, RunReport, StatusCount, StoreError, Verdict,
@@ -22,7 +21,7 @@ use identity_link_ports::{
 use tokio_postgres::types::FromSql;
 use tokio_postgres::{Client, Row};
 
-use crate::postgres::{store_error, Database, DEFAULT_TIMEOUT};
+use crate::postgres::{store_error, Database, PgPool, DEFAULT_TIMEOUT};
 
 /// Key of the advisory lock a run or revert holds for its whole session
 /// ("identity-link" in ASCII, truncated, like the migration lock).
@@ -31,14 +30,14 @@ const BACKFILL_LOCK_KEY: i64 = 0x6964_6c69_6e6b_0002;
 /// Backfill runs in Postgres.
 #[derive(Clone)]
 pub struct PostgresBackfillStore {
-    pool: Pool,
+    pool: PgPool,
     url: String,
     write_back: bool,
 }
 
 impl PostgresBackfillStore {
     /// `url` opens each run's own session; `pool` serves batches and reports.
-    pub fn new(pool: Pool, url: impl Into<String>) -> Self {
+    pub fn new(pool: PgPool, url: impl Into<String>) -> Self {
         Self {
             pool,
             url: url.into(),

@@ -1,14 +1,14 @@
 //! Reading a run back: its row and its counts per status.
 
-use deadpool_postgres::Pool;
 use identity_link_ports::{
     ReportError, ResolutionStatus, RunId, RunReport, RunState, StatusCount, StatusCounts,
     StoreError, Strategy,
 };
+use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::postgres::{pool_error, store_error};
+use crate::postgres::{store_error, PgPool};
 
 /// A run marked running whose session is gone was interrupted.
 const RUN_SQL: &str = "SELECT r.run_id, r.strategy, r.options, r.started_at, r.finished_at,
@@ -22,12 +22,17 @@ const RUN_SQL: &str = "SELECT r.run_id, r.strategy, r.options, r.started_at, r.f
   LIMIT 1";
 
 pub(super) async fn report(
-    pool: &Pool,
+    pool: &PgPool,
     run: Option<RunId>,
 ) -> Result<Option<RunReport>, ReportError> {
-    let client = pool.get().await.map_err(pool_error)?;
-    let row = client
-        .query_opt(RUN_SQL, &[&run.map(|id| id.as_uuid())])
+    let conn = pool.get().await?;
+    let sql = conn.sql();
+    let row = sql
+        .query_opt(
+            &*conn,
+            RUN_SQL,
+            &[(&run.map(|id| id.as_uuid()), Type::UUID)],
+        )
         .await
         .map_err(store_error)?;
     let Some(row) = row else {
@@ -37,12 +42,13 @@ pub(super) async fn report(
         };
     };
     let mut report = run_from_row(&row)?;
-    let counts = client
+    let counts = sql
         .query(
+            &*conn,
             "SELECT resolution_status, count(*), count(reverted_at)
                FROM user_authid_backfill_audit WHERE run_id = $1
               GROUP BY resolution_status",
-            &[&report.run.as_uuid()],
+            &[(&report.run.as_uuid(), Type::UUID)],
         )
         .await
         .map_err(store_error)?;
@@ -94,16 +100,18 @@ fn run_from_row(row: &Row) -> Result<RunReport, StoreError> {
 /// Users per `resolution_status` of one run, or of every run (the operators'
 /// `GROUP BY resolution_status` query), ordered by status.
 pub(super) async fn status_counts(
-    pool: &Pool,
+    pool: &PgPool,
     run: Option<Uuid>,
 ) -> Result<Vec<StatusCount>, StoreError> {
-    let client = pool.get().await.map_err(pool_error)?;
-    let rows = client
+    let conn = pool.get().await?;
+    let rows = conn
+        .sql()
         .query(
+            &*conn,
             "SELECT resolution_status, count(*) FROM user_authid_backfill_audit
               WHERE $1::uuid IS NULL OR run_id = $1
               GROUP BY resolution_status ORDER BY resolution_status",
-            &[&run],
+            &[(&run, Type::UUID)],
         )
         .await
         .map_err(store_error)?;

@@ -7,6 +7,7 @@ pub mod binary;
 pub mod browser;
 pub mod db;
 pub mod kratos;
+pub mod pgbouncer;
 pub mod proxy;
 pub mod pty;
 pub mod tls_postgres;
@@ -54,6 +55,8 @@ pub struct TestApp {
 #[derive(Clone)]
 pub struct Options {
     pub database_url: Option<String>,
+    /// `DATABASE_DIRECT_URL`; `None`: the database URL.
+    pub database_direct_url: Option<String>,
     pub kratos: Option<Arc<MockServer>>,
     pub kratos_timeout: Duration,
     pub kratos_retries: usize,
@@ -65,6 +68,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             database_url: None,
+            database_direct_url: None,
             kratos: None,
             kratos_timeout: Duration::from_millis(500),
             kratos_retries: 2,
@@ -79,6 +83,7 @@ pub fn settings(options: &Options, database_url: &str, kratos: &MockServer) -> S
     let kratos_url = url::Url::parse(&kratos.uri()).expect("wiremock URI");
     let mut settings = Settings {
         database_url: Some(database_url.into()),
+        database_direct_url: options.database_direct_url.as_deref().map(Into::into),
         database_pool_size: 8,
         identities: IdentitySource::Kratos {
             admin_url: kratos_url.clone(),
