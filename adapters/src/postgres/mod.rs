@@ -22,6 +22,7 @@ mod prune;
 mod search_index;
 mod socket;
 mod tls;
+mod user_count;
 pub mod user_search;
 mod users;
 

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Pool};
 use identity_link_ports::{
     AuthId, ChangeRecord, CreateLinkedError, Email, ImportOutcome, LinkError, NewUser, Profile,
-    StoreError, User, UserFilter, UserId, UserPage, UserStore,
+    StoreError, User, UserCount, UserFilter, UserId, UserPage, UserStore,
 };
 use tokio::sync::OnceCell;
 use tokio_postgres::types::ToSql;
@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::audit::insert_events;
 use super::outbox::enqueue_on;
-use super::{pool_error, search_index, store_error, user_search, violated_constraint};
+use super::{pool_error, search_index, store_error, user_count, user_search, violated_constraint};
 
 /// The user columns every query returns, in the order `user_from_row` reads.
 macro_rules! user_columns {
@@ -477,6 +477,15 @@ impl UserStore for PostgresUserStore {
             .map(user_from_row)
             .collect::<Result<_, _>>()?;
         Ok(UserPage { users, has_more })
+    }
+
+    async fn count(&self, filter: &UserFilter, exact_up_to: u64) -> Result<UserCount, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let trigram = match filter.search {
+            Some(_) => Some(self.trigram(&client).await?),
+            None => None,
+        };
+        user_count::count(&client, filter, trigram, exact_up_to).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

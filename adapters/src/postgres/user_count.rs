@@ -1,0 +1,83 @@
+//! How many users match the admin list's filter, bounded: the matching rows
+//! are counted up to a bound; beyond it the planner's row estimate answers,
+//! so a count never reads millions of rows.
+
+use deadpool_postgres::GenericClient;
+use identity_link_ports::{StoreError, UserCount, UserFilter};
+use serde_json::Value;
+use tokio_postgres::types::ToSql;
+
+use super::{store_error, user_search};
+
+/// Counts the users matching `filter`, exactly when at most `exact_up_to` do;
+/// `trigram` says which search index is in use (asked only with a search).
+pub async fn count<C: GenericClient + Sync>(
+    client: &C,
+    filter: &UserFilter,
+    trigram: Option<bool>,
+    exact_up_to: u64,
+) -> Result<UserCount, StoreError> {
+    let search = filter.search.as_deref().zip(trigram);
+    let (names, email) = search
+        .map(|(text, trigram)| user_search::patterns(text, trigram))
+        .unzip();
+    let trigram = search.map(|(_, trigram)| trigram);
+    let bound = i64::try_from(exact_up_to.saturating_add(1)).unwrap_or(i64::MAX);
+
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&filter.linked, &bound];
+    params.extend(names.iter().map(|names| names as &(dyn ToSql + Sync)));
+    params.extend(email.iter().map(|email| email as &(dyn ToSql + Sync)));
+    // Prepared afresh with a search, so that it is planned with its patterns.
+    let sql = user_search::bounded_count_sql(trigram);
+    let statement = if trigram.is_some() {
+        client.prepare(&sql).await
+    } else {
+        client.prepare_cached(&sql).await
+    }
+    .map_err(store_error)?;
+    let row = client
+        .query_one(&statement, &params)
+        .await
+        .map_err(store_error)?;
+    let counted: i64 = row.try_get(0).map_err(store_error)?;
+    let counted = u64::try_from(counted).unwrap_or(0);
+    if counted <= exact_up_to {
+        return Ok(UserCount {
+            count: counted,
+            estimated: false,
+        });
+    }
+
+    params.remove(1);
+    let plan = client
+        .query_one(&user_search::estimate_sql(trigram), &params)
+        .await
+        .map_err(store_error)?;
+    let plan: Value = plan.try_get(0).map_err(store_error)?;
+    Ok(UserCount {
+        count: planned_rows(&plan).max(counted),
+        estimated: true,
+    })
+}
+
+/// The row estimate of the top plan node of an `EXPLAIN (FORMAT JSON)`.
+fn planned_rows(plan: &Value) -> u64 {
+    plan.pointer("/0/Plan/Plan Rows")
+        .and_then(Value::as_f64)
+        // A non-negative row estimate, far below 2^53: the cast is exact enough.
+        .map_or(0, |rows| rows.max(0.0).round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::planned_rows;
+
+    #[test]
+    fn the_estimate_is_the_top_plan_rows() {
+        let plan = json!([{ "Plan": { "Node Type": "Seq Scan", "Plan Rows": 1_234_567.0 } }]);
+        assert_eq!(planned_rows(&plan), 1_234_567);
+        assert_eq!(planned_rows(&json!([])), 0);
+    }
+}
