@@ -92,6 +92,14 @@ done
 p95=$(sort -n "$WORK/search.times" | awk '{ a[NR] = $1 } END { printf "%.1f", a[int(NR * 0.95)] * 1000 }')
 p50=$(sort -n "$WORK/search.times" | awk '{ a[NR] = $1 } END { printf "%.1f", a[int(NR * 0.5)] * 1000 }')
 ROWS+=("$(printf '%-22s %10s   %8s      p50 %s ms, p95 %s ms over 100 queries (HTTP included)' "admin search" "-" "-" "$p50" "$p95")")
+# totalCount: counted up to 10,000, estimated above (one query each, HTTP included).
+for arguments in 'first: 1' 'first: 1, search: \"user12345\"' 'first: 1, search: \"user1\"'; do
+  curl -fsS -o "$WORK/count.json" -w '%{time_total}\n' "http://127.0.0.1:$PORT/graphql" \
+    -H "Authorization: Bearer bench-$$" -H 'Content-Type: application/json' \
+    -d "{\"query\":\"{ adminUsers($arguments) { totalCount totalCountIsEstimate } }\"}" >"$WORK/count.time"
+  ms=$(awk '{ printf "%.1f", $1 * 1000 }' "$WORK/count.time")
+  ROWS+=("$(printf '%-22s %10s   %8s      %s ms, %s: %s' totalCount - - "$ms" "$arguments" "$(tr -d '\n' <"$WORK/count.json")")")
+done
 
 say "audit prune of $N rows while resolving"
 sql "INSERT INTO identity_audit (correlation_id, occurred_at, source, action, outcome)
@@ -111,11 +119,13 @@ touch "$WORK/prune.done"
 sleep 0.5
 resolves=$(wc -l <"$WORK/resolve.times")
 slowest=$(sort -n "$WORK/resolve.times" | tail -1 | awk '{ printf "%.1f", $1 * 1000 }')
+p99=$(sort -n "$WORK/resolve.times" | awk '{ a[NR] = $1 } END { i = int(NR * 0.99); if (i < 1) i = 1; printf "%.1f", a[i] * 1000 }')
 failed=$(awk '$2 != 200' "$WORK/resolve.times" | wc -l)
-ROWS[${#ROWS[@]}-1]+="$(grep removed "$WORK/audit prune.out" | tr -s ' '); $resolves resolves meanwhile, slowest $slowest ms, $failed not 200"
+ROWS[${#ROWS[@]}-1]+="$(grep removed "$WORK/audit prune.out" | tr -s ' '); $resolves resolves meanwhile, p99 $p99 ms, slowest $slowest ms, $failed not 200"
 serve_rss=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$SERVE/status")
 
-printf '\n%s users and identities, %s cores, Postgres %s\n' "$N" "$(nproc)" "$(sql 'SHOW server_version')"
+printf '\n%s users and identities, %s cores, Postgres %s, load average %s\n' "$N" "$(nproc)" \
+  "$(sql 'SHOW server_version')" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-22s %12s %12s  %s\n' step wall "peak RSS" notes
 for row in "${ROWS[@]}"; do printf '%s\n' "$row"; done
 printf 'serve peak RSS (search + resolves): %s MiB\n' "$serve_rss"

@@ -13,6 +13,7 @@ use identity_link_ports::{
 use serde_json::json;
 use uuid::Uuid;
 
+mod count;
 mod outbox;
 pub use outbox::{webhook_deliveries, write_back_queue};
 
@@ -45,6 +46,7 @@ pub async fn user_store(store: Arc<dyn UserStore>) {
     profile_updates_keep_emails_unique(store.as_ref()).await;
     import_is_idempotent_by_email(store.as_ref()).await;
     listing_walks_every_user_once_with_filters(store.as_ref()).await;
+    count::users_are_counted_exactly_up_to_the_bound(store.as_ref()).await;
     many_identities_are_looked_up_at_once(store.as_ref()).await;
     concurrent_creates_of_one_identity_make_one_user(store).await;
 }

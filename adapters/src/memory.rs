@@ -10,8 +10,8 @@ use chrono::Utc;
 use identity_link_ports::text::email_key;
 use identity_link_ports::{
     AuditError, AuditEvent, AuditLog, AuditQuery, AuthId, ChangeRecord, CreateLinkedError, Email,
-    ImportOutcome, LinkError, NewUser, Profile, StoreError, User, UserFilter, UserId, UserPage,
-    UserStore,
+    ImportOutcome, LinkError, NewUser, Profile, StoreError, User, UserCount, UserFilter, UserId,
+    UserPage, UserStore,
 };
 
 mod outbox;
@@ -306,6 +306,20 @@ impl UserStore for MemoryUserStore {
         Ok(UserPage {
             users: page,
             has_more,
+        })
+    }
+
+    /// Always exact: the users are at hand.
+    async fn count(&self, filter: &UserFilter, _exact_up_to: u64) -> Result<UserCount, StoreError> {
+        let users = self.lock();
+        let count = users
+            .by_id
+            .values()
+            .filter(|user| matches_filter(user, filter))
+            .count();
+        Ok(UserCount {
+            count: count as u64,
+            estimated: false,
         })
     }
 

@@ -30,8 +30,8 @@ pub use identity::{
 pub use session::{Session, SessionCredential, SessionError, SessionVerifier};
 pub use types::{AuthId, Email, EmailError, NewUser, Profile, User, UserId};
 pub use users::{
-    ChangeRecord, CreateLinkedError, ImportOutcome, LinkError, StoreError, UserFilter, UserPage,
-    UserStore,
+    ChangeRecord, CreateLinkedError, ImportOutcome, LinkError, StoreError, UserCount, UserFilter,
+    UserPage, UserStore,
 };
 pub use webhook::{DeliveryRecord, TriggerId, TriggerIdError, WebhookDeliveries};
 pub use writeback::{WriteBack, WriteBackQueue};

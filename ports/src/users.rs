@@ -89,6 +89,15 @@ pub struct UserPage {
     pub has_more: bool,
 }
 
+/// How many users match a filter: exact up to the bound the caller asked
+/// for, above it possibly an estimate (`estimated` says which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserCount {
+    pub count: u64,
+    /// The count is an estimate (the store's statistics), not a count of rows.
+    pub estimated: bool,
+}
+
 /// Persistence of users and their links.
 ///
 /// Every method is atomic on its own, and the guarantees hold across any number
@@ -208,6 +217,14 @@ pub trait UserStore: Send + Sync + 'static {
         after: Option<UserId>,
         limit: u32,
     ) -> Result<UserPage, StoreError>;
+
+    /// How many users match `filter`: exact when at most `exact_up_to` do;
+    /// above that the store may answer an estimate instead of reading every
+    /// matching row (never less than `exact_up_to + 1` then).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    async fn count(&self, filter: &UserFilter, exact_up_to: u64) -> Result<UserCount, StoreError>;
 
     /// Checks that the store answers.
     ///

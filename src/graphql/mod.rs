@@ -11,7 +11,10 @@ mod auth;
 mod error;
 mod mutations;
 mod queries;
+#[cfg(test)]
+mod tests;
 mod types;
+mod user_count;
 
 use std::sync::Arc;
 

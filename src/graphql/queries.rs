@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::error::{bad_input, from_admin};
 use super::types::{AdminAuditEvent, AdminUserIdentity, BackfillStatusCount};
+use super::user_count::UserCountFields;
 use super::{admin_call, Reports};
 use crate::admin;
 
@@ -18,7 +19,7 @@ pub const MAX_PAGE: i32 = 100;
 const MAX_SEARCH_CHARS: usize = 200;
 
 pub type UserCursor = OpaqueCursor<Uuid>;
-pub type UserConnection = Connection<UserCursor, AdminUserIdentity>;
+pub type UserConnection = Connection<UserCursor, AdminUserIdentity, UserCountFields>;
 
 fn page_size(first: Option<i32>, correlation_id: Uuid) -> Result<u32> {
     let first = first.unwrap_or(DEFAULT_PAGE);
@@ -67,6 +68,8 @@ impl AdminQuery {
     /// Users in a stable order (by user id), `first` (default 50, at most 100) at a time
     /// after the opaque cursor `after`. `linked` keeps only linked (true) or unlinked
     /// (false) users; `search` matches email, first or last name, case-insensitively.
+    /// `totalCount` counts every matching user, exactly up to 10,000 (see
+    /// `totalCountIsEstimate`).
     #[graphql(
         complexity = "first.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE) as usize * child_complexity"
     )]
@@ -105,7 +108,11 @@ impl AdminQuery {
         let page = admin::users(app, &filter, after, limit)
             .await
             .map_err(|error| from_admin(error, call.correlation_id))?;
-        let mut connection = Connection::new(after.is_some(), page.has_more);
+        let mut connection = Connection::with_additional_fields(
+            after.is_some(),
+            page.has_more,
+            UserCountFields::new(filter),
+        );
         connection.edges.extend(page.users.into_iter().map(|user| {
             Edge::new(
                 OpaqueCursor(user.id.as_uuid()),

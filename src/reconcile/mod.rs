@@ -330,13 +330,20 @@ impl<'a> Scan<'a> {
         self.seen.sort_unstable();
         self.seen.dedup();
         self.seen.shrink_to_fit();
-        let linked = UserFilter {
-            linked: Some(true),
-            search: None,
-        };
+        // Every user, not only the linked ones: a page of the whole list is
+        // read in id order from the primary key whatever the statistics say,
+        // while a linked-only filter right after a backfill (statistics still
+        // saying "nobody is linked") was planned as a scan of every link and
+        // a sort, for every page: quadratic in the users. Unlinked users are
+        // skipped below.
+        let everyone = UserFilter::default();
         let mut after = None;
         loop {
-            let page = self.app.users.list(&linked, after, USER_PAGE_SIZE).await?;
+            let page = self
+                .app
+                .users
+                .list(&everyone, after, USER_PAGE_SIZE)
+                .await?;
             for user in &page.users {
                 let Some(identity_id) = user.auth_id else {
                     continue;

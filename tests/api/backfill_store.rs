@@ -272,3 +272,44 @@ async fn reports_need_a_recorded_run() {
         Err(RevertError::UnknownRun(_))
     ));
 }
+
+async fn users_analyzed(app: &TestApp) -> bool {
+    app.db()
+        .await
+        .query_one(
+            "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'users'",
+            &[],
+        )
+        .await
+        .expect("table statistics")
+        .get(0)
+}
+
+#[tokio::test]
+async fn a_run_that_linked_users_refreshes_the_statistics_of_the_users_table() {
+    let app = spawn_app().await;
+    let store = store(&app);
+    let idle = plan(false);
+    store
+        .begin(&idle)
+        .await
+        .expect("begin")
+        .finish(RunEnd::Finished)
+        .await
+        .expect("finish");
+    assert!(!users_analyzed(&app).await, "a run that linked nobody");
+
+    let run = plan(false);
+    let session = store.begin(&run).await.expect("begin");
+    let free = user(&app, "free@example.com", None).await;
+    store
+        .apply_batch(
+            run.id,
+            vec![to_link(free, "free@example.com", Uuid::new_v4())],
+        )
+        .await
+        .expect("batch");
+    session.finish(RunEnd::Finished).await.expect("finish");
+    // Plans that filter on the link must not go on believing nobody is linked.
+    assert!(users_analyzed(&app).await);
+}

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area.
 
 mod admin_search;
+mod admin_search_prefix;
 mod audit_prune;
 mod backfill;
 mod backfill_cli;

@@ -22,6 +22,7 @@ mod search_index;
 mod socket;
 pub mod sql;
 mod tls;
+mod user_count;
 pub mod user_search;
 mod users;
 

@@ -26,29 +26,69 @@ pub fn list_sql(columns: &str, condition: Option<&str>) -> String {
 
 /// The list with a search: `$4` the names pattern, `$5` the email pattern.
 pub fn search(columns: &str, search: &str, trigram: bool) -> SearchQuery {
+    let (names, email) = patterns(search, trigram);
+    SearchQuery {
+        sql: list_sql(columns, Some(&condition(trigram, "$4", "$5"))),
+        names,
+        email,
+    }
+}
+
+/// The patterns of `search` for the index in use: the names', the email's.
+pub fn patterns(search: &str, trigram: bool) -> (String, String) {
     let key = email_key(search);
     if trigram {
-        SearchQuery {
-            sql: list_sql(
-                columns,
-                Some("email_normalized LIKE $5 OR first_name ILIKE $4 OR last_name ILIKE $4"),
-            ),
-            names: format!("%{}%", escape(search)),
-            email: format!("%{}%", escape(&key)),
-        }
+        (
+            format!("%{}%", escape(search)),
+            format!("%{}%", escape(&key)),
+        )
     } else {
-        SearchQuery {
-            sql: list_sql(
-                columns,
-                Some(
-                    "email_normalized LIKE $5 OR lower(first_name) LIKE lower($4) \
-                     OR lower(last_name) LIKE lower($4)",
-                ),
-            ),
-            names: format!("{}%", escape(search)),
-            email: format!("{}%", escape(&key)),
-        }
+        (format!("{}%", escape(search)), format!("{}%", escape(&key)))
     }
+}
+
+/// The search condition, the names pattern at placeholder `names`, the
+/// email's at `email`: a fragment anywhere with trigrams, else the start.
+fn condition(trigram: bool, names: &str, email: &str) -> String {
+    if trigram {
+        format!(
+            "email_normalized LIKE {email} OR first_name ILIKE {names} OR last_name ILIKE {names}"
+        )
+    } else {
+        format!(
+            "email_normalized LIKE {email} OR lower(first_name) LIKE lower({names}) \
+             OR lower(last_name) LIKE lower({names})"
+        )
+    }
+}
+
+/// The rows of the list's filter: `$1` linked or not (null: both); with a
+/// search (`Some(trigram)`), `$first` the names pattern and the next the email's.
+fn filtered(search: Option<bool>, first: u8) -> String {
+    let linked = "SELECT 1 FROM users WHERE ($1::bool IS NULL OR (auth_id IS NOT NULL) = $1)";
+    match search {
+        None => linked.to_owned(),
+        Some(trigram) => format!(
+            "{linked} AND ({})",
+            condition(trigram, &format!("${first}"), &format!("${}", first + 1))
+        ),
+    }
+}
+
+/// Counts the users of the list's filter, reading at most `$2` rows: `$1`
+/// linked or not (null: both); with a search (`Some(trigram)`), `$3` the names
+/// pattern, `$4` the email's.
+pub fn bounded_count_sql(search: Option<bool>) -> String {
+    format!(
+        "SELECT count(*) FROM ({} LIMIT $2) AS bounded",
+        filtered(search, 3)
+    )
+}
+
+/// The planner's plan (JSON) of the list's filter, whose row estimate counts
+/// without reading: `$1` linked or not; with a search, `$2` and `$3` the patterns.
+pub fn estimate_sql(search: Option<bool>) -> String {
+    format!("EXPLAIN (FORMAT JSON) {}", filtered(search, 2))
 }
 
 /// Escapes `%`, `_` and `\` so that `raw` matches literally inside (I)LIKE.
@@ -83,5 +123,21 @@ mod tests {
             ("Ada%", "ada%")
         );
         assert!(query.sql.contains("lower(first_name) LIKE lower($4)"));
+    }
+
+    #[test]
+    fn counts_read_at_most_the_bound_and_estimates_plan_the_same_filter() {
+        let count = bounded_count_sql(Some(true));
+        assert!(count.ends_with("LIMIT $2) AS bounded"), "{count}");
+        assert!(count.contains("first_name ILIKE $3"), "{count}");
+        assert!(count.contains("email_normalized LIKE $4"), "{count}");
+        let estimate = estimate_sql(Some(false));
+        assert!(estimate.starts_with("EXPLAIN (FORMAT JSON) SELECT 1 FROM users"));
+        assert!(
+            estimate.contains("lower(first_name) LIKE lower($2)"),
+            "{estimate}"
+        );
+        assert!(estimate.contains("email_normalized LIKE $3"), "{estimate}");
+        assert!(!estimate_sql(None).contains("LIKE"));
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use identity_link_ports::{
     AuthId, ChangeRecord, CreateLinkedError, Email, ImportOutcome, LinkError, NewUser, Profile,
-    StoreError, User, UserFilter, UserId, UserPage, UserStore,
+    StoreError, User, UserCount, UserFilter, UserId, UserPage, UserStore,
 };
 use tokio::sync::OnceCell;
 use tokio_postgres::types::Type;
@@ -15,7 +15,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::sql::Param;
-use super::{search_index, store_error, user_search, PgPool};
+use super::{search_index, store_error, user_count, user_search, PgPool};
 
 /// The user columns every query returns, in the order `user_from_row` reads.
 macro_rules! user_columns {
@@ -363,6 +363,22 @@ impl UserStore for PostgresUserStore {
             .map(user_from_row)
             .collect::<Result<_, _>>()?;
         Ok(UserPage { users, has_more })
+    }
+
+    async fn count(&self, filter: &UserFilter, exact_up_to: u64) -> Result<UserCount, StoreError> {
+        let trigram = match filter.search {
+            Some(_) => Some(self.trigram().await?),
+            None => None,
+        };
+        let mut retry = self.pool.retry();
+        loop {
+            let conn = retry.connection().await?;
+            let counted =
+                user_count::count(&conn.sql(), &*conn, filter, trigram, exact_up_to).await;
+            if !retry.again(conn, &counted) {
+                return counted;
+            }
+        }
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

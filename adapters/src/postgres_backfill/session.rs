@@ -331,9 +331,13 @@ impl BackfillSession for PostgresSession {
             .iter()
             .map(|status| (status.as_str().to_owned(), Value::from(0)))
             .collect();
+        let mut linked = 0_i64;
         for row in &rows {
             let status: String = row.try_get(0).map_err(store_error)?;
             let count: i64 = row.try_get(1).map_err(store_error)?;
+            if status == ResolutionStatus::Linked.as_str() {
+                linked = count;
+            }
             counts.insert(status, Value::from(count));
         }
         let (outcome, failure) = match &end {
@@ -358,6 +362,16 @@ impl BackfillSession for PostgresSession {
             .execute("SELECT pg_advisory_unlock($1)", &[&BACKFILL_LOCK_KEY])
             .await
             .map_err(store_error)?;
+        if linked > 0 {
+            // The links rewrote their rows, and until autovacuum comes round
+            // the statistics still say nobody is linked: plans that filter on
+            // the link (reconcile, admin lists and counts) would be chosen on
+            // that. Best effort: it needs the table's owner, and skips the
+            // table while autovacuum holds it rather than waiting.
+            if let Err(error) = client.batch_execute("ANALYZE (SKIP_LOCKED) users").await {
+                tracing::debug!(%error, "the users table was not analyzed after the backfill");
+            }
+        }
         Ok(())
     }
 }

@@ -5,6 +5,7 @@ mod hardening;
 mod mutations;
 mod queries;
 mod schema;
+mod total_count;
 
 use identity_link_ports::AuthId;
 use secrecy::SecretString;
