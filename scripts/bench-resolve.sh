@@ -5,10 +5,15 @@
 #     a. statement cache on (the default), b. DATABASE_STATEMENT_CACHE=false,
 #     c. through PgBouncer in transaction pooling mode (statement cache off,
 #        DATABASE_DIRECT_URL straight to Postgres)
+#     d. with spans exported over OTLP to a local receiver (scripts/bench/otlp_sink.py)
 #  3. provisioning: wrk resolving identities no user is linked to yet, served by the
 #     fake Kratos (examples/fake_kratos.rs) on loopback, and wrk against that fake
 #     alone (Kratos's own latency)
-# Usage: scripts/bench-resolve.sh   (env: PGURL, USERS, CONNECTIONS, DURATION, BOUNCER_POOL)
+#  4. latency at a light load (LIGHT connections, default 4): pgbench and the
+#     already-linked resolve (cache on, off, through PgBouncer), then the fake
+#     Kratos alone and provisioning
+# pgbench's percentiles are computed from its per-transaction log.
+# Usage: scripts/bench-resolve.sh   (env: PGURL, USERS, CONNECTIONS, LIGHT, DURATION, BOUNCER_POOL)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,10 +22,13 @@ DB=identity_link_bench_resolve
 USERS=${USERS:-100000}
 IDENTITIES=10000000
 CONNECTIONS=${CONNECTIONS:-32}
+LIGHT=${LIGHT:-4}
 DURATION=${DURATION:-20s}
 PORT=18181
 PORT_UNCACHED=18182
 PORT_BOUNCED=18183
+PORT_EXPORTING=18184
+OTLP_PORT=14318
 BOUNCER_PORT=16432
 BOUNCER_POOL=${BOUNCER_POOL:-16}
 KRATOS_PORT=14434
@@ -91,8 +99,12 @@ UNCACHED_PID=$!
 serve $PORT_BOUNCED DATABASE_URL="postgres://$PG_USER@127.0.0.1:$BOUNCER_PORT/$DB" \
   DATABASE_DIRECT_URL="$PGURL/$DB" DATABASE_STATEMENT_CACHE=false
 BOUNCED_PID=$!
-trap 'kill $SERVER_PID $UNCACHED_PID $BOUNCED_PID $KRATOS_PID $BOUNCER_PID 2>/dev/null || true; rm -rf "$BOUNCER_DIR"' EXIT
-for port in $PORT $PORT_UNCACHED $PORT_BOUNCED; do
+python3 scripts/bench/otlp_sink.py $OTLP_PORT &
+SINK_PID=$!
+serve $PORT_EXPORTING OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$OTLP_PORT
+EXPORTING_PID=$!
+trap 'kill $SERVER_PID $UNCACHED_PID $BOUNCED_PID $EXPORTING_PID $SINK_PID $KRATOS_PID $BOUNCER_PID 2>/dev/null || true; rm -rf "$BOUNCER_DIR"' EXIT
+for port in $PORT $PORT_UNCACHED $PORT_BOUNCED $PORT_EXPORTING; do
   for _ in $(seq 1 50); do curl -fs http://127.0.0.1:$port/health/ready >/dev/null && break; sleep 0.2; done
   curl -fs http://127.0.0.1:$port/health/ready >/dev/null || { echo "serve on $port is not ready"; exit 1; }
 done
@@ -103,12 +115,23 @@ settle() { psql "$PGURL/$DB" -qc "VACUUM ANALYZE" -c "CHECKPOINT"; }
 
 echo "== machine: $(nproc) cores, $(uname -r); Postgres $(psql "$PGURL/$DB" -qAtc 'SHOW server_version')"
 settle
-echo "== 1. pgbench: select by auth_id + audit insert, $CONNECTIONS clients, $DURATION"
-pgbench -n -M prepared -c "$CONNECTIONS" -j 2 -T "${DURATION%s}" -D users="$USERS" \
-  -f scripts/bench/pgbench_resolve.sql "$PGURL/$DB" 2>&1 | grep -E 'latency average|tps ='
+pgbench_resolve() { # clients [protocol]: throughput, then p50/p99 from the per-transaction log
+  local logs; logs=$(mktemp -d)
+  (cd "$logs" && pgbench -n -M "${2:-prepared}" -c "$1" -j 2 -T "${DURATION%s}" -D users="$USERS" -l \
+    -f "$OLDPWD/scripts/bench/pgbench_resolve.sql" "$PGURL/$DB" 2>&1) | grep -E 'latency average|tps ='
+  cat "$logs"/pgbench_log.* | awk '{print $3}' | sort -n | awk '{v[NR] = $1}
+    END {printf "    pgbench latency p50 %.2fms p99 %.2fms (%d transactions)\n",
+         v[int(NR * 0.50)] / 1000, v[int(NR * 0.99)] / 1000, NR}'
+  rm -rf "$logs"
+}
+echo "== 1a. pgbench: select by auth_id + audit insert, prepared statements, $CONNECTIONS clients, $DURATION"
+pgbench_resolve "$CONNECTIONS"
+settle
+echo "== 1b. the same as unnamed statements (-M extended, as without the statement cache), $CONNECTIONS clients, $DURATION"
+pgbench_resolve "$CONNECTIONS" extended
 
-resolve_linked() { # port
-  wrk -t2 -c "$CONNECTIONS" -d "$DURATION" --latency -s scripts/bench/resolve_linked.lua \
+resolve_linked() { # port [connections]
+  wrk -t2 -c "${2:-$CONNECTIONS}" -d "$DURATION" --latency -s scripts/bench/resolve_linked.lua \
     "http://127.0.0.1:$1/rest/internal/identity/resolve" | grep -E 'Requests/sec|Non-2xx|  50%|  99%|Latency '
 }
 settle
@@ -120,6 +143,9 @@ resolve_linked $PORT_UNCACHED
 settle
 echo "== 2c. the same through PgBouncer (transaction mode, pool $BOUNCER_POOL, statement cache off), $CONNECTIONS connections, $DURATION"
 resolve_linked $PORT_BOUNCED
+settle
+echo "== 2d. the same with spans exported over OTLP to a local receiver, $CONNECTIONS connections, $DURATION"
+resolve_linked $PORT_EXPORTING
 
 settle
 echo "== 3a. the fake Kratos alone (GET /admin/identities/{id}), 8 connections, 10s"
@@ -129,3 +155,24 @@ echo "== 3b. identity-link resolve (provisioning identities without a user), 8 c
 wrk -t2 -c 8 -d 10s --latency -s scripts/bench/resolve_new.lua \
   http://127.0.0.1:$PORT/rest/internal/identity/resolve | grep -E 'Requests/sec|Non-2xx|  50%|  99%'
 echo "== users after provisioning: $(psql "$PGURL/$DB" -qAtc 'SELECT count(*) FROM users')"
+
+settle
+echo "== 4a. light load: pgbench, $LIGHT clients, $DURATION"
+pgbench_resolve "$LIGHT"
+settle
+echo "== 4b. light load: identity-link resolve (already linked), $LIGHT connections, $DURATION"
+resolve_linked $PORT "$LIGHT"
+settle
+echo "== 4b'. light load: pgbench -M extended, $LIGHT clients, $DURATION"
+pgbench_resolve "$LIGHT" extended
+settle
+echo "== 4b''. light load: resolve without the statement cache, then through PgBouncer, $LIGHT connections, $DURATION"
+resolve_linked $PORT_UNCACHED "$LIGHT"
+resolve_linked $PORT_BOUNCED "$LIGHT"
+echo "== 4c. light load: the fake Kratos alone, $LIGHT connections, 10s"
+wrk -t2 -c "$LIGHT" -d 10s --latency -s scripts/bench/kratos_get.lua http://127.0.0.1:$KRATOS_PORT \
+  | grep -E 'Requests/sec|  50%|  99%'
+settle
+echo "== 4d. light load: provisioning, $LIGHT connections, 10s"
+wrk -t2 -c "$LIGHT" -d 10s --latency -s scripts/bench/resolve_new.lua \
+  http://127.0.0.1:$PORT/rest/internal/identity/resolve | grep -E 'Requests/sec|Non-2xx|  50%|  99%'
