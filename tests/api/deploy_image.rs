@@ -83,11 +83,11 @@ fn the_image_runs_the_server_unprivileged_and_checks_its_own_health() {
     ] {
         assert!(lines.contains(&expected), "missing: {expected}");
     }
-    let release_builds = lines
+    let dist_builds = lines
         .iter()
-        .filter(|line| line.contains("cargo build --release --locked --bin identity-link"))
+        .filter(|line| line.contains("cargo build --profile dist --locked --bin identity-link"))
         .count();
-    assert_eq!(release_builds, 2, "the dependency layer, then the project");
+    assert_eq!(dist_builds, 2, "the dependency layer, then the project");
     assert_eq!(
         lines.last().copied(),
         Some("COPY --from=build /out/identity-link /usr/local/bin/identity-link"),
