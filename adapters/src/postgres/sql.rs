@@ -9,7 +9,7 @@
 //!
 //! [`Sql`] also notes when a statement fails because its session did (see
 //! [`super::errors::session_failed`]): such a connection is discarded rather
-//! than returned to the pool, and [`super::PgPool::retrying`] may run the work
+//! than returned to the pool, and [`super::PgPool::retry`] may run the work
 //! again on a fresh one.
 
 use std::future::Future;

@@ -26,6 +26,30 @@ macro_rules! user_columns {
 
 mod writes;
 
+/// Runs a change of one user and its record (see [`record_on`]) in one
+/// transaction, once more on a fresh connection when its session fails
+/// (before the commit): the body of the `*_recorded` methods.
+macro_rules! in_recorded_transaction {
+    ($store:ident, $record:ident, |$sql:ident, $tx:ident| $change:expr) => {{
+        let mut retry = $store.pool.retry();
+        loop {
+            let mut conn = retry.connection().await?;
+            let result = async {
+                let $sql = conn.sql();
+                let $tx = $sql.begin(&mut conn).await.map_err(store_error)?;
+                let user = $change.await?;
+                record_on(&$sql, &$tx, &user, $record).await?;
+                $sql.commit($tx).await.map_err(store_error)?;
+                Ok(user)
+            }
+            .await;
+            if !retry.again(conn, &result) {
+                return result;
+            }
+        }
+    }};
+}
+
 use writes::{create_on, record_on, set_link_on, update_profile_on};
 
 const BY_AUTH_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE auth_id = $1");
@@ -208,22 +232,7 @@ impl UserStore for PostgresUserStore {
         new: NewUser,
         record: &ChangeRecord,
     ) -> Result<User, CreateLinkedError> {
-        let mut retry = self.pool.retry();
-        loop {
-            let mut conn = retry.connection().await?;
-            let result = async {
-                let sql = conn.sql();
-                let tx = sql.begin(&mut conn).await.map_err(store_error)?;
-                let user = create_on(&sql, &tx, &new).await?;
-                record_on(&sql, &tx, &user, record).await?;
-                sql.commit(tx).await.map_err(store_error)?;
-                Ok(user)
-            }
-            .await;
-            if !retry.again(conn, &result) {
-                return result;
-            }
-        }
+        in_recorded_transaction!(self, record, |sql, tx| create_on(&sql, &tx, &new))
     }
 
     async fn set_link_recorded(
@@ -233,22 +242,9 @@ impl UserStore for PostgresUserStore {
         expected: Option<AuthId>,
         record: &ChangeRecord,
     ) -> Result<User, LinkError> {
-        let mut retry = self.pool.retry();
-        loop {
-            let mut conn = retry.connection().await?;
-            let result = async {
-                let sql = conn.sql();
-                let tx = sql.begin(&mut conn).await.map_err(store_error)?;
-                let user = set_link_on(&sql, &tx, id, new, expected).await?;
-                record_on(&sql, &tx, &user, record).await?;
-                sql.commit(tx).await.map_err(store_error)?;
-                Ok(user)
-            }
-            .await;
-            if !retry.again(conn, &result) {
-                return result;
-            }
-        }
+        in_recorded_transaction!(self, record, |sql, tx| set_link_on(
+            &sql, &tx, id, new, expected
+        ))
     }
 
     async fn update_profile_recorded(
@@ -257,22 +253,9 @@ impl UserStore for PostgresUserStore {
         profile: &Profile,
         record: &ChangeRecord,
     ) -> Result<User, LinkError> {
-        let mut retry = self.pool.retry();
-        loop {
-            let mut conn = retry.connection().await?;
-            let result = async {
-                let sql = conn.sql();
-                let tx = sql.begin(&mut conn).await.map_err(store_error)?;
-                let user = update_profile_on(&sql, &tx, id, profile).await?;
-                record_on(&sql, &tx, &user, record).await?;
-                sql.commit(tx).await.map_err(store_error)?;
-                Ok(user)
-            }
-            .await;
-            if !retry.again(conn, &result) {
-                return result;
-            }
-        }
+        in_recorded_transaction!(self, record, |sql, tx| update_profile_on(
+            &sql, &tx, id, profile
+        ))
     }
 
     #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
