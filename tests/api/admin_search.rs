@@ -9,18 +9,18 @@ use crate::helpers::spawn_app;
 
 const USERS: i64 = 30_000;
 
+/// Inserts users 1..=$1: `User<n>@Example.test`, `First<n>`, `Last<n>` (user 777's last name
+/// is `Zwölfhundert`).
+pub const SEED_USERS: &str =
+    "INSERT INTO users (id, email, email_normalized, first_name, last_name)
+     SELECT gen_random_uuid(), 'User' || n || '@Example.test', 'user' || n || '@example.test',
+            'First' || n, CASE WHEN n = 777 THEN 'Zwölfhundert' ELSE 'Last' || n END
+       FROM generate_series(1, $1::bigint) AS n";
+
 async fn app_with_users() -> crate::helpers::TestApp {
     let app = spawn_app().await;
     let db = app.db().await;
-    db.execute(
-        "INSERT INTO users (id, email, email_normalized, first_name, last_name)
-         SELECT gen_random_uuid(), 'User' || n || '@Example.test', 'user' || n || '@example.test',
-                'First' || n, CASE WHEN n = 777 THEN 'Zwölfhundert' ELSE 'Last' || n END
-           FROM generate_series(1, $1::bigint) AS n",
-        &[&USERS],
-    )
-    .await
-    .unwrap();
+    db.execute(SEED_USERS, &[&USERS]).await.unwrap();
     db.batch_execute("ANALYZE users").await.unwrap();
     app
 }

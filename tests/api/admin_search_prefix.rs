@@ -97,13 +97,7 @@ async fn without_pg_trgm_search_finds_prefixes_through_the_btree_indexes() {
 
     let client = db.client().await;
     client
-        .execute(
-            "INSERT INTO users (id, email, email_normalized, first_name, last_name)
-             SELECT gen_random_uuid(), 'User' || n || '@Example.test', 'user' || n || '@example.test',
-                    'First' || n, CASE WHEN n = 777 THEN 'Zwölfhundert' ELSE 'Last' || n END
-               FROM generate_series(1, $1::bigint) AS n",
-            &[&USERS],
-        )
+        .execute(crate::admin_search::SEED_USERS, &[&USERS])
         .await
         .expect("insert users");
     client
