@@ -6,9 +6,8 @@
 //! ones included, is audited under the admin's name.
 
 use identity_link_ports::{
-    AuditError, AuditEvent, AuditOutcome, AuditQuery, AuthId, BackfillReports, ChangeRecord,
-    IdentityError, LinkError, StatusCount, StoreError, User, UserFilter, UserId, UserPage,
-    UserStore,
+    AuditError, AuditEvent, AuditOutcome, AuditQuery, AuthId, ChangeRecord, IdentityError,
+    LinkError, RunId, StatusCount, StoreError, User, UserFilter, UserId, UserPage, UserStore,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -144,11 +143,12 @@ pub async fn audit(
 ///
 /// # Errors
 /// The store failing.
-pub async fn backfill_report(
-    reports: &dyn BackfillReports,
-    run: Option<Uuid>,
-) -> Result<Vec<StatusCount>, AdminError> {
-    Ok(reports.report(run).await?)
+pub async fn backfill_report(app: &App, run: Option<Uuid>) -> Result<Vec<StatusCount>, AdminError> {
+    match &app.backfill {
+        Some(store) => Ok(store.status_counts(run.map(RunId::new)).await?),
+        // No database: no backfill has run.
+        None => Ok(Vec::new()),
+    }
 }
 
 /// Links `user` to `auth_id` when its link is still `expected` (`None`: unlinked)
@@ -294,7 +294,7 @@ async fn link(
         "emailMatches": profile.as_ref().is_ok_and(|profile| profile.email.matches(&current.email)),
         "emailVerified": facts.address == Address::Verified,
     });
-    let mut record = Journal::new(context, detail, app.settings.write_back_external_id)
+    let mut record = Journal::new(context, detail, app.write_back_external_id)
         .record("linked", auth_id, user_id);
     if let Some(previous) = expected {
         record.audit.push(context.event(

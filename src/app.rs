@@ -1,49 +1,70 @@
 //! The application state every inbound adapter shares: ports, policy, audit,
-//! metrics. Built once by `wiring`, handed around as `Arc<App>`.
+//! metrics. Built once by `wiring` (or a test), handed around as `Arc<App>`.
 
 use std::sync::Arc;
 
 use chrono::Utc;
-use identity_link_adapters::backfill_report::NoBackfillReports;
-use identity_link_adapters::memory::{MemoryWebhookDeliveries, MemoryWriteBackQueue};
 use identity_link_ports::{
-    AuditEvent, AuditLog, AuditOutcome, AuditSource, AuthId, BackfillReports, IdentityProvider,
-    UserId, UserStore, WebhookDeliveries, WriteBackQueue,
+    AuditEvent, AuditLog, AuditOutcome, AuditSource, AuthId, BackfillStore, IdentityProvider,
+    SessionVerifier, UserId, UserStore, WebhookDeliveries, WriteBackQueue,
 };
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::audit::AuditSink;
-use crate::config::Settings;
 use crate::link::LinkPolicy;
 use crate::metrics::Metrics;
+
+/// Every port the use cases speak through, chosen by `wiring` (or a test).
+pub struct Ports {
+    pub users: Arc<dyn UserStore>,
+    pub identities: Arc<dyn IdentityProvider>,
+    pub audit_log: Arc<dyn AuditLog>,
+    /// Kratos webhook deliveries already answered (idempotency by trigger id).
+    pub deliveries: Arc<dyn WebhookDeliveries>,
+    /// The outbox of Kratos `external_id` write-backs.
+    pub write_backs: Arc<dyn WriteBackQueue>,
+    /// Backfill runs; `None` without a database, where no backfill can run.
+    pub backfill: Option<Arc<dyn BackfillStore>>,
+    /// The Kratos session check of admin logins; `None` without `KRATOS_PUBLIC_URL`.
+    pub sessions: Option<Arc<dyn SessionVerifier>>,
+}
+
+/// How the use cases behave, beyond the ports.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    pub policy: LinkPolicy,
+    /// Queue a Kratos `external_id` write-back with every link (`WRITE_BACK_EXTERNAL_ID`).
+    pub write_back_external_id: bool,
+}
 
 pub struct App {
     pub users: Arc<dyn UserStore>,
     pub identities: Arc<dyn IdentityProvider>,
     pub audit_log: Arc<dyn AuditLog>,
+    pub deliveries: Arc<dyn WebhookDeliveries>,
+    pub write_backs: Arc<dyn WriteBackQueue>,
+    pub backfill: Option<Arc<dyn BackfillStore>>,
+    pub sessions: Option<Arc<dyn SessionVerifier>>,
+    /// Audit events queued off the request path (the audit log behind it).
     pub audit: AuditSink,
     pub policy: LinkPolicy,
+    pub write_back_external_id: bool,
     pub metrics: Metrics,
-    /// The validated configuration (secrets stay wrapped).
-    pub settings: Settings,
-    /// Kratos webhook deliveries already answered (idempotency by trigger id).
-    pub deliveries: Arc<dyn WebhookDeliveries>,
-    /// The outbox of Kratos `external_id` write-backs.
-    pub write_backs: Arc<dyn WriteBackQueue>,
-    /// Counts of backfill runs (empty without a database: no backfill can run).
-    pub backfill_reports: Arc<dyn BackfillReports>,
 }
 
 impl App {
     /// Assembles the state and starts the audit writer (needs a Tokio runtime).
-    pub fn new(
-        users: Arc<dyn UserStore>,
-        identities: Arc<dyn IdentityProvider>,
-        audit_log: Arc<dyn AuditLog>,
-        settings: Settings,
-        metrics: Metrics,
-    ) -> Self {
+    pub fn new(ports: Ports, rules: Rules, metrics: Metrics) -> Self {
+        let Ports {
+            users,
+            identities,
+            audit_log,
+            deliveries,
+            write_backs,
+            backfill,
+            sessions,
+        } = ports;
         let audit = AuditSink::spawn(
             audit_log.clone(),
             metrics.audit_dropped.clone(),
@@ -53,32 +74,15 @@ impl App {
             users,
             identities,
             audit_log,
+            deliveries,
+            write_backs,
+            backfill,
+            sessions,
             audit,
-            policy: settings.policy.clone(),
+            policy: rules.policy,
+            write_back_external_id: rules.write_back_external_id,
             metrics,
-            settings,
-            deliveries: Arc::new(MemoryWebhookDeliveries::new()),
-            write_backs: Arc::new(MemoryWriteBackQueue::new()),
-            backfill_reports: Arc::new(NoBackfillReports),
         }
-    }
-
-    /// Replaces the in-memory webhook-delivery store and write-back outbox
-    /// [`App::new`] starts with (durable ones when there is a database).
-    pub fn with_webhook_stores(
-        mut self,
-        deliveries: Arc<dyn WebhookDeliveries>,
-        write_backs: Arc<dyn WriteBackQueue>,
-    ) -> Self {
-        self.deliveries = deliveries;
-        self.write_backs = write_backs;
-        self
-    }
-
-    /// Replaces the empty backfill reports [`App::new`] starts with.
-    pub fn with_backfill_reports(mut self, reports: Arc<dyn BackfillReports>) -> Self {
-        self.backfill_reports = reports;
-        self
     }
 }
 

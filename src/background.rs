@@ -20,7 +20,7 @@ pub fn spawn(app: Arc<App>, mut stop: broadcast::Receiver<()>) -> JoinHandle<()>
         let mut pruned_at: Option<Instant> = None;
         loop {
             let mut more = false;
-            if app.settings.write_back_external_id {
+            if app.write_back_external_id {
                 match writeback::process_due(&app, writeback::BATCH).await {
                     Ok(claimed) => more = claimed == writeback::BATCH as usize,
                     Err(error) => tracing::warn!(%error, "cannot claim external_id write-backs"),

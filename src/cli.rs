@@ -206,7 +206,7 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
                 },
                 search: None,
             };
-            let (users, _, _) = wiring::stores(&settings).await?;
+            let users = wiring::user_store(&settings).await?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             let spinner = terminal::spinner("exporting users");
@@ -250,7 +250,7 @@ async fn run_serve(settings: Settings) -> Result<(), Failure> {
     for bound in &listeners {
         tracing::info!(addr = %bound.addr, exposure = ?bound_exposure(bound), identities = %app.identities.describe(), "listening");
     }
-    serve::run(app, listeners, stop).await?;
+    serve::run(app, settings, listeners, stop).await?;
     Ok(())
 }
 
@@ -310,7 +310,7 @@ async fn run_prune(
         )));
     };
     // Migrates first (unless --no-migrate), as every command on the database.
-    wiring::stores(settings).await?;
+    wiring::database(settings).await?;
     let client = identity_link_adapters::postgres::parse_url(url, settings.database_timeout)?
         .connect()
         .await?;
@@ -319,7 +319,7 @@ async fn run_prune(
 }
 
 async fn run_import(settings: &Settings, file: &std::path::Path) -> Result<(), Failure> {
-    let (users, _, _) = wiring::stores(settings).await?;
+    let users = wiring::user_store(settings).await?;
     let bar = import_bar::ImportBar::new();
     let imported = import_file_with(users.as_ref(), file, &bar).await;
     bar.finish();

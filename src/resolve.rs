@@ -73,6 +73,6 @@ async fn resolve_without_audit(
             identity.id
         )));
     }
-    let journal = Journal::new(context, json!({}), app.settings.write_back_external_id);
+    let journal = Journal::new(context, json!({}), app.write_back_external_id);
     link_or_provision(app.users.as_ref(), &identity, &app.policy, &journal).await
 }

@@ -10,9 +10,9 @@ use tokio::task::JoinSet;
 
 use crate::app::App;
 use crate::background;
+use crate::config::Settings;
 use crate::graphql::Graphql;
 use crate::rest::{self, Exposure};
-use crate::wiring;
 
 mod connection;
 
@@ -103,28 +103,30 @@ async fn accept_loop(
 /// flushes the audit trail.
 ///
 /// # Errors
-/// When the admin API's session check cannot be set up, or a listener fails.
+/// When a listener fails.
 pub async fn run(
     app: Arc<App>,
+    settings: Settings,
     listeners: Vec<Bound>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let graphql = Graphql::new(
-        app.clone(),
-        app.backfill_reports.clone(),
-        wiring::session_verifier(&app.settings, &app.metrics)?,
-    );
+    let graphql = Graphql::new(app.clone(), &settings);
     let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
     let (stopping, stopping_rx) = watch::channel(false);
     let background = background::spawn(app.clone(), stop.subscribe());
     let limits = Limits {
-        header_timeout: app.settings.http_header_timeout,
+        header_timeout: settings.http_header_timeout,
         idle_timeout: IDLE_TIMEOUT,
     };
     let servers: Vec<_> = listeners
         .into_iter()
         .map(|bound| {
-            let endpoint = rest::routes(app.clone(), bound.exposure, Some(graphql.endpoint()));
+            let endpoint = rest::routes(
+                app.clone(),
+                &settings,
+                bound.exposure,
+                Some(graphql.endpoint()),
+            );
             tokio::spawn(accept_loop(bound, endpoint, limits, stopping_rx.clone()))
         })
         .collect();

@@ -4,11 +4,10 @@
 use std::sync::Arc;
 
 use identity_link_adapters::fixture::FixtureIdentities;
-use identity_link_adapters::memory::{MemoryAuditLog, MemoryUserStore};
+use identity_link_adapters::memory::{MemoryAuditLog, MemoryUserStore, MemoryWebhookDeliveries};
 use identity_link_ports::{AuthId, Email, NewUser, Profile, User, UserId, UserStore};
 
-use crate::app::App;
-use crate::config::Settings;
+use crate::app::{App, Ports, Rules};
 use crate::metrics::Metrics;
 
 /// An app whose stores and Kratos the test can also reach directly.
@@ -19,20 +18,21 @@ pub struct MemoryWorld {
     pub audit: Arc<MemoryAuditLog>,
 }
 
-/// An app with `settings`, empty stores and a Kratos with no identities.
-pub fn memory_world(settings: Settings) -> MemoryWorld {
+/// An app with `rules`, empty stores and a Kratos with no identities.
+pub fn memory_world(rules: Rules) -> MemoryWorld {
     let users = Arc::new(MemoryUserStore::new());
     let kratos = Arc::new(FixtureIdentities::from_identities(Vec::new(), "test"));
     let audit = users.audit_log();
-    let app = App::new(
-        users.clone(),
-        kratos.clone(),
-        audit.clone(),
-        settings,
-        Metrics::new(),
-    );
-    let deliveries = app.deliveries.clone();
-    let app = app.with_webhook_stores(deliveries, users.write_backs());
+    let ports = Ports {
+        users: users.clone(),
+        identities: kratos.clone(),
+        audit_log: audit.clone(),
+        deliveries: Arc::new(MemoryWebhookDeliveries::new()),
+        write_backs: users.write_backs(),
+        backfill: None,
+        sessions: None,
+    };
+    let app = App::new(ports, rules, Metrics::new());
     MemoryWorld {
         app,
         users,

@@ -233,7 +233,7 @@ async fn link(
             user_id: Some(holder),
         });
     }
-    let journal = Journal::new(context, detail.clone(), app.settings.write_back_external_id);
+    let journal = Journal::new(context, detail.clone(), app.write_back_external_id);
     let resolution =
         match link_or_provision(app.users.as_ref(), &identity, &app.policy, &journal).await {
             Ok(resolution) => resolution,

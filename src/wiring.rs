@@ -7,15 +7,15 @@ use std::time::Duration;
 use identity_link_adapters::fixture::FixtureIdentities;
 use identity_link_adapters::kratos::{KratosAdmin, KratosSettings};
 use identity_link_adapters::kratos_session::KratosSessions;
-use identity_link_adapters::memory::MemoryUserStore;
+use identity_link_adapters::memory::{MemoryUserStore, MemoryWebhookDeliveries};
 use identity_link_adapters::postgres::{
     self, PostgresAuditLog, PostgresSettings, PostgresUserStore, PostgresWebhookDeliveries,
     PostgresWriteBackQueue,
 };
 use identity_link_adapters::postgres_backfill::PostgresBackfillStore;
-use identity_link_ports::{AuditLog, BackfillStore, IdentityProvider, SessionVerifier, UserStore};
+use identity_link_ports::{IdentityProvider, SessionVerifier, UserStore};
 
-use crate::app::App;
+use crate::app::{App, Ports, Rules};
 use crate::config::{IdentitySource, Settings};
 use crate::metrics::Metrics;
 use crate::secrets::DatabaseUrl;
@@ -107,104 +107,118 @@ pub fn migration_line(migrated: &postgres::Migrated) -> String {
     format!("applied {}", versions.join(", "))
 }
 
-/// The stores the settings name; migrates Postgres first unless told not to.
+/// Migrates the database first (unless told not to) and says what it did.
+///
+/// # Errors
+/// When migrating fails.
+async fn migrate(settings: &Settings, url: &str) -> anyhow::Result<()> {
+    let migrated = postgres::migrate(settings.database_direct_url().unwrap_or(url)).await?;
+    tracing::info!("{}", migration_line(&migrated));
+    for line in collision_report(&migrated.email_collisions) {
+        tracing::warn!("{line}");
+    }
+    // `migrate` prints it; elsewhere only the degraded index is worth a line.
+    match migrated.search_index {
+        postgres::SearchIndex::Trigram => tracing::debug!("{}", migrated.search_index),
+        postgres::SearchIndex::Prefix { .. } => tracing::warn!("{}", migrated.search_index),
+    }
+    Ok(())
+}
+
+/// The connection pool of `DATABASE_URL`, migrated first unless told not to.
 ///
 /// # Errors
 /// When the database URL is invalid or migrating fails.
-pub async fn stores(
-    settings: &Settings,
-) -> anyhow::Result<(
-    Arc<dyn UserStore>,
-    Arc<dyn AuditLog>,
-    Option<postgres::PgPool>,
-)> {
-    match settings.database_url.as_ref().map(DatabaseUrl::expose) {
-        Some(url) => {
-            if settings.migrate {
-                let migrated =
-                    postgres::migrate(settings.database_direct_url().unwrap_or(url)).await?;
-                tracing::info!("{}", migration_line(&migrated));
-                for line in collision_report(&migrated.email_collisions) {
-                    tracing::warn!("{line}");
-                }
-                // `migrate` prints it; elsewhere only the degraded index is worth a line.
-                match migrated.search_index {
-                    postgres::SearchIndex::Trigram => tracing::debug!("{}", migrated.search_index),
-                    postgres::SearchIndex::Prefix { .. } => {
-                        tracing::warn!("{}", migrated.search_index);
-                    }
-                }
-            }
-            let pool = postgres::pool(&PostgresSettings {
-                url: url.to_owned(),
-                pool_size: settings.database_pool_size,
-                acquire_timeout: settings.database_timeout,
-                statement_cache: settings.database_statement_cache,
-            })?;
-            Ok((
-                Arc::new(PostgresUserStore::new(pool.clone())),
-                Arc::new(PostgresAuditLog::new(pool.clone())),
-                Some(pool),
-            ))
-        }
-        None => {
-            tracing::warn!(
-                "no DATABASE_URL: users are kept in memory and lost on exit (not durable)"
-            );
-            let users = MemoryUserStore::new();
-            let audit = users.audit_log();
-            Ok((Arc::new(users), audit, None))
-        }
-    }
-}
-
-/// The application with every store the settings name, and the pool when
-/// there is a database (for stores only some commands need).
-async fn assemble(
-    settings: &Settings,
-    metrics: Metrics,
-) -> anyhow::Result<(App, Option<postgres::PgPool>)> {
-    let identities = identity_provider(settings, &metrics)?;
-    let (users, audit_log, pool) = if settings.database_url.is_some() {
-        stores(settings).await?
-    } else {
-        tracing::warn!("no DATABASE_URL: users are kept in memory and lost on exit (not durable)");
-        // The outbox is the user store's own, filled under its lock with each link.
-        let users = Arc::new(MemoryUserStore::new());
-        let write_backs = users.write_backs();
-        let audit = users.audit_log();
-        let app = App::new(users, identities, audit, settings.clone(), metrics);
-        let deliveries = app.deliveries.clone();
-        return Ok((app.with_webhook_stores(deliveries, write_backs), None));
+pub async fn database(settings: &Settings) -> anyhow::Result<Option<postgres::PgPool>> {
+    let Some(url) = settings.database_url.as_ref().map(DatabaseUrl::expose) else {
+        return Ok(None);
     };
-    let mut app = App::new(users, identities, audit_log, settings.clone(), metrics);
-    if let (Some(pool), Some(url)) = (&pool, settings.database_direct_url()) {
-        app = app
-            .with_webhook_stores(
-                Arc::new(PostgresWebhookDeliveries::new(pool.clone())),
-                Arc::new(PostgresWriteBackQueue::new(pool.clone())),
-            )
-            .with_backfill_reports(Arc::new(
-                PostgresBackfillStore::new(pool.clone(), url)
-                    .with_write_back(settings.write_back_external_id),
-            ));
+    if settings.migrate {
+        migrate(settings, url).await?;
     }
-    Ok((app, pool))
+    Ok(Some(postgres::pool(&PostgresSettings {
+        url: url.to_owned(),
+        pool_size: settings.database_pool_size,
+        acquire_timeout: settings.database_timeout,
+        statement_cache: settings.database_statement_cache,
+    })?))
 }
 
-/// The whole application.
+/// The user store the settings name: Postgres with a database, else memory.
 ///
 /// # Errors
-/// As [`stores`] and [`identity_provider`].
+/// As [`database`].
+pub async fn user_store(settings: &Settings) -> anyhow::Result<Arc<dyn UserStore>> {
+    Ok(match database(settings).await? {
+        Some(pool) => Arc::new(PostgresUserStore::new(pool)),
+        None => {
+            warn_not_durable();
+            Arc::new(MemoryUserStore::new())
+        }
+    })
+}
+
+fn warn_not_durable() {
+    tracing::warn!("no DATABASE_URL: users are kept in memory and lost on exit (not durable)");
+}
+
+/// Every port the settings name: Postgres stores on one pool with a database (and the
+/// backfill store on the same pool), else the in-memory stores, whose audit log and
+/// write-back outbox are the user store's own (filled under its lock with each link).
+///
+/// # Errors
+/// As [`database`], [`identity_provider`] and [`session_verifier`].
+async fn ports(settings: &Settings, metrics: &Metrics) -> anyhow::Result<Ports> {
+    let identities = identity_provider(settings, metrics)?;
+    let sessions = session_verifier(settings, metrics)?;
+    let pool = database(settings).await?;
+    Ok(match (pool, settings.database_direct_url()) {
+        (Some(pool), Some(direct_url)) => Ports {
+            users: Arc::new(PostgresUserStore::new(pool.clone())),
+            identities,
+            audit_log: Arc::new(PostgresAuditLog::new(pool.clone())),
+            deliveries: Arc::new(PostgresWebhookDeliveries::new(pool.clone())),
+            write_backs: Arc::new(PostgresWriteBackQueue::new(pool.clone())),
+            backfill: Some(Arc::new(
+                PostgresBackfillStore::new(pool, direct_url)
+                    .with_write_back(settings.write_back_external_id),
+            )),
+            sessions,
+        },
+        _ => {
+            warn_not_durable();
+            let users = Arc::new(MemoryUserStore::new());
+            Ports {
+                audit_log: users.audit_log(),
+                write_backs: users.write_backs(),
+                users,
+                identities,
+                deliveries: Arc::new(MemoryWebhookDeliveries::new()),
+                backfill: None,
+                sessions,
+            }
+        }
+    })
+}
+
+/// The whole application: every port, the rules of the settings, the metrics.
+///
+/// # Errors
+/// As [`ports`].
 pub async fn build(settings: &Settings, metrics: Metrics) -> anyhow::Result<Arc<App>> {
-    Ok(Arc::new(assemble(settings, metrics).await?.0))
+    let ports = ports(settings, &metrics).await?;
+    let rules = Rules {
+        policy: settings.policy.clone(),
+        write_back_external_id: settings.write_back_external_id,
+    };
+    Ok(Arc::new(App::new(ports, rules, metrics)))
 }
 
 /// The Kratos session check for admin logins, when `KRATOS_PUBLIC_URL` is set.
 ///
 /// # Errors
 /// When the HTTP client cannot be built.
-pub fn session_verifier(
+fn session_verifier(
     settings: &Settings,
     metrics: &Metrics,
 ) -> anyhow::Result<Option<Arc<dyn SessionVerifier>>> {
@@ -224,24 +238,6 @@ pub fn session_verifier(
 /// made inside a request, exported or not.
 fn trace_headers() -> identity_link_adapters::kratos::HeaderHook {
     Arc::new(crate::telemetry::ids::inject)
-}
-
-/// The whole application and, with a database, the backfill store on the same pool.
-///
-/// # Errors
-/// As [`build`].
-pub async fn build_for_backfill(
-    settings: &Settings,
-    metrics: Metrics,
-) -> anyhow::Result<(Arc<App>, Option<Arc<dyn BackfillStore>>)> {
-    let (app, pool) = assemble(settings, metrics).await?;
-    let backfill = match (pool, settings.database_direct_url()) {
-        (Some(pool), Some(url)) => Some(Arc::new(
-            PostgresBackfillStore::new(pool, url).with_write_back(settings.write_back_external_id),
-        ) as Arc<dyn BackfillStore>),
-        _ => None,
-    };
-    Ok((Arc::new(app), backfill))
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ const LONGEST_RETRY: Duration = Duration::from_secs(60);
 /// Queues the write-back of `user_id` to identity `auth_id` when write-back is on. Never
 /// fails: a failure to queue is logged and audited under `context`.
 pub async fn after_link(app: &App, user_id: UserId, auth_id: AuthId, context: &CallContext) {
-    if !app.settings.write_back_external_id {
+    if !app.write_back_external_id {
         return;
     }
     if let Err(error) = app

@@ -168,6 +168,14 @@ pub struct Verdict {
 /// Users per status.
 pub type StatusCounts = BTreeMap<ResolutionStatus, u64>;
 
+/// How many users the backfill audit gives one `resolution_status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusCount {
+    /// `linked`, `already_linked`, `missing`, `duplicate`, `conflict`, `unverified` or `error`.
+    pub status: String,
+    pub count: u64,
+}
+
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunState {
@@ -281,6 +289,13 @@ pub trait BackfillStore: Send + Sync + 'static {
     /// # Errors
     /// `UnknownRun` when `run` is not recorded; [`StoreError`].
     async fn report(&self, run: Option<RunId>) -> Result<Option<RunReport>, ReportError>;
+
+    /// Users per `resolution_status` in the backfill audit, of one run or (`None`) of
+    /// every run, ordered by status; empty when nothing is recorded.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    async fn status_counts(&self, run: Option<RunId>) -> Result<Vec<StatusCount>, StoreError>;
 
     /// Removes the links `run` made that are unchanged since (same identity, same
     /// link time), in batches of `batch_size`, each with its audit events.

@@ -6,7 +6,6 @@
 
 mod audit;
 mod backfill;
-mod backfill_report;
 pub mod decision;
 mod identity;
 mod session;
@@ -20,9 +19,8 @@ pub use audit::{AuditError, AuditEvent, AuditLog, AuditOutcome, AuditQuery, Audi
 pub use backfill::{
     BackfillSession, BackfillStore, BeginError, CandidateFacts, ReportError, ResolutionStatus,
     RevertError, RevertOutcome, RunEnd, RunId, RunPlan, RunReport, RunState, StagedKey,
-    StatusCounts, Strategy, UserFacts, UserRef, Verdict,
+    StatusCount, StatusCounts, Strategy, UserFacts, UserRef, Verdict,
 };
-pub use backfill_report::{BackfillReports, StatusCount};
 pub use identity::{
     IdentityError, IdentityPage, IdentityProvider, IdentityState, KratosIdentity, PageToken,
     ProfileError, TraitPointers, VerifiableAddress,

@@ -4,26 +4,17 @@ use identity_link_adapters::memory::MemoryUserStore;
 use identity_link_ports::{AuditSource, IdentityState, KratosIdentity, VerifiableAddress};
 
 use super::*;
-use crate::config::Settings;
+use crate::app::Rules;
 use crate::test_support::{memory_world, seed_user, MemoryWorld};
 
 type Fixture = MemoryWorld;
 
-fn settings() -> Settings {
-    Settings {
-        database_pool_size: 1,
-        kratos_timeout: Duration::from_millis(100),
-        kratos_retries: 0,
-        ..Settings::default()
-    }
-}
-
 fn fixture() -> Fixture {
-    fixture_with(settings())
+    fixture_with(Rules::default())
 }
 
-fn fixture_with(settings: Settings) -> Fixture {
-    memory_world(settings)
+fn fixture_with(rules: Rules) -> Fixture {
+    memory_world(rules)
 }
 
 fn identity(email: &str, state: IdentityState) -> KratosIdentity {
@@ -230,9 +221,9 @@ async fn the_audit_query_needs_a_user_or_an_identity() {
 
 #[tokio::test]
 async fn an_admin_link_is_queued_for_write_back_when_enabled() {
-    let f = fixture_with(Settings {
+    let f = fixture_with(Rules {
         write_back_external_id: true,
-        ..settings()
+        ..Rules::default()
     });
     let ada = user(&f.users, "ada@example.com", None).await;
     let id = identity("ada@example.com", IdentityState::Active);

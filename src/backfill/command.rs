@@ -136,8 +136,8 @@ pub async fn run(settings: &Settings, command: BackfillCommand) -> Result<(), Fa
             )));
         }
     }
-    let (app, store) = wiring::build_for_backfill(settings, Metrics::new()).await?;
-    let Some(store) = store else {
+    let app = wiring::build(settings, Metrics::new()).await?;
+    let Some(store) = app.backfill.clone() else {
         return Err(Failure::Usage(anyhow::anyhow!(
             "backfill needs --database-url"
         )));

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use async_graphql::parser::types::Selection;
 use async_graphql::{Context, EmptySubscription, Schema, SchemaBuilder};
 use async_graphql_poem::GraphQLResponse;
-use identity_link_ports::{AuditSource, BackfillReports, SessionVerifier};
+use identity_link_ports::AuditSource;
 use poem::endpoint::BoxEndpoint;
 use poem::http::{header, Method, StatusCode};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response};
@@ -34,6 +34,7 @@ pub use mutations::AdminMutation;
 pub use queries::{AdminQuery, DEFAULT_PAGE, MAX_PAGE};
 
 use crate::app::{App, CallContext};
+use crate::config::Settings;
 use crate::rest::CorrelationId;
 
 pub type AdminSchema = Schema<AdminQuery, AdminMutation, EmptySubscription>;
@@ -47,10 +48,6 @@ pub const MAX_DEPTH: usize = 10;
 pub const MAX_INTROSPECTION_DEPTH: usize = 15;
 /// Largest query complexity accepted (fields, with lists weighted by their page size).
 pub const MAX_COMPLEXITY: usize = 2_000;
-
-/// The backfill reports the schema reads (schema data).
-#[derive(Clone)]
-pub struct Reports(pub Arc<dyn BackfillReports>);
 
 /// The admin behind one request and its correlation id (request data).
 #[derive(Debug, Clone)]
@@ -120,22 +117,15 @@ pub struct Graphql {
 }
 
 impl Graphql {
-    pub fn new(
-        app: Arc<App>,
-        reports: Arc<dyn BackfillReports>,
-        sessions: Option<Arc<dyn SessionVerifier>>,
-    ) -> Arc<Self> {
+    /// The admin API over `app`, open to the admin token and the admin identities of
+    /// `settings` (these through `app.sessions`).
+    pub fn new(app: Arc<App>, settings: &Settings) -> Arc<Self> {
         let auth = Authenticator::new(
-            app.settings.admin_token.as_ref(),
-            &app.settings.admin_identities,
-            sessions,
+            settings.admin_token.as_ref(),
+            &settings.admin_identities,
+            app.sessions.clone(),
         );
-        let schema = |max_depth| {
-            builder(max_depth)
-                .data(app.clone())
-                .data(Reports(reports.clone()))
-                .finish()
-        };
+        let schema = |max_depth| builder(max_depth).data(app.clone()).finish();
         Arc::new(Self {
             schema: schema(MAX_DEPTH),
             introspection: schema(MAX_INTROSPECTION_DEPTH),

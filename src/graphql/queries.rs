@@ -5,10 +5,10 @@ use async_graphql::{Context, Object, Result};
 use identity_link_ports::{AuthId, UserFilter, UserId};
 use uuid::Uuid;
 
+use super::admin_call;
 use super::error::{bad_input, from_admin};
 use super::types::{AdminAuditEvent, AdminUserIdentity, BackfillStatusCount};
 use super::user_count::UserCountFields;
-use super::{admin_call, Reports};
 use crate::admin;
 
 /// Page size of connections when `first` is not given.
@@ -128,9 +128,8 @@ impl AdminQuery {
         ctx: &Context<'_>,
         run_id: Option<Uuid>,
     ) -> Result<Vec<BackfillStatusCount>> {
-        let (_, call) = admin_call(ctx)?;
-        let reports = ctx.data::<Reports>()?;
-        admin::backfill_report(reports.0.as_ref(), run_id)
+        let (app, call) = admin_call(ctx)?;
+        admin::backfill_report(app, run_id)
             .await
             .map(|counts| counts.into_iter().map(Into::into).collect())
             .map_err(|error| from_admin(error, call.correlation_id))

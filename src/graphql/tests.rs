@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use async_graphql::Request;
 use async_trait::async_trait;
-use identity_link_adapters::backfill_report::NoBackfillReports;
 use identity_link_adapters::memory::MemoryUserStore;
 use identity_link_ports::{
     AuthId, ChangeRecord, CreateLinkedError, Email, ImportOutcome, LinkError, NewUser, Profile,
@@ -14,8 +13,8 @@ use identity_link_ports::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{builder, AdminCall, Reports, MAX_DEPTH};
-use crate::config::Settings;
+use super::{builder, AdminCall, MAX_DEPTH};
+use crate::app::Rules;
 use crate::test_support::{memory_world, seed_user};
 
 /// The memory store, counting how often it is asked to count.
@@ -99,7 +98,7 @@ impl UserStore for CountingUsers {
 
 #[tokio::test]
 async fn the_total_count_is_asked_once_when_selected_and_never_otherwise() {
-    let mut world = memory_world(Settings::default());
+    let mut world = memory_world(Rules::default());
     let users = Arc::new(CountingUsers {
         inner: MemoryUserStore::new(),
         counts: AtomicUsize::new(0),
@@ -109,10 +108,7 @@ async fn the_total_count_is_asked_once_when_selected_and_never_otherwise() {
     }
     seed_user(users.as_ref(), "someone@example.com", None).await;
     world.app.users = users.clone();
-    let schema = builder(MAX_DEPTH)
-        .data(Arc::new(world.app))
-        .data(Reports(Arc::new(NoBackfillReports)))
-        .finish();
+    let schema = builder(MAX_DEPTH).data(Arc::new(world.app)).finish();
     let run = |query: &str| {
         let request = Request::new(query).data(AdminCall {
             actor: "test".into(),

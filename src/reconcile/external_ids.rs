@@ -97,13 +97,12 @@ pub fn render(mismatches: &[ExternalIdMismatch], out: &mut dyn Write) -> io::Res
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use identity_link_ports::{IdentityProvider, IdentityState};
     use uuid::Uuid;
 
     use super::*;
-    use crate::config::Settings;
+    use crate::app::Rules;
     use crate::reconcile::{reconcile, ReconcileOptions};
     use crate::test_support::{memory_world, seed_user};
 
@@ -120,11 +119,9 @@ mod tests {
 
     #[tokio::test]
     async fn missing_or_wrong_external_ids_are_reported_and_repaired_on_request() {
-        let world = memory_world(Settings {
-            kratos_timeout: Duration::from_secs(1),
-            kratos_retries: 0,
+        let world = memory_world(Rules {
             write_back_external_id: true,
-            ..Settings::default()
+            ..Rules::default()
         });
         let missing = linked_identity(None);
         let wrong = linked_identity(Some("someone-else".into()));
@@ -179,11 +176,7 @@ mod tests {
 
     #[tokio::test]
     async fn external_ids_are_not_looked_at_without_write_back() {
-        let world = memory_world(Settings {
-            kratos_timeout: Duration::from_secs(1),
-            kratos_retries: 0,
-            ..Settings::default()
-        });
+        let world = memory_world(Rules::default());
         let identity = linked_identity(None);
         let email = identity.traits["email"]
             .as_str()

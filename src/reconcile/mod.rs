@@ -282,10 +282,8 @@ impl<'a> Scan<'a> {
             .collect();
         let traits = &self.app.policy.traits;
         for identity in identities {
-            if let (true, Some(user)) = (
-                self.app.settings.write_back_external_id,
-                linked.get(&identity.id),
-            ) {
+            if let (true, Some(user)) = (self.app.write_back_external_id, linked.get(&identity.id))
+            {
                 self.mismatched
                     .extend(external_ids::mismatch(user, identity));
             }

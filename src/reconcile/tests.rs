@@ -1,5 +1,3 @@
-use std::time::Duration;
-
 use identity_link_ports::{
     AuditOutcome, AuditSource, AuthId, Email, IdentityState, KratosIdentity, NewUser, Profile,
     User, UserId, UserStore,
@@ -8,21 +6,13 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::*;
-use crate::config::Settings;
+use crate::app::Rules;
 use crate::test_support::{memory_world, MemoryWorld};
-
-fn settings() -> Settings {
-    Settings {
-        kratos_timeout: Duration::from_secs(1),
-        kratos_retries: 0,
-        ..Settings::default()
-    }
-}
 
 type World = MemoryWorld;
 
 fn world() -> World {
-    memory_world(settings())
+    memory_world(Rules::default())
 }
 
 fn identity(traits: Value, state: IdentityState) -> KratosIdentity {

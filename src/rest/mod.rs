@@ -21,6 +21,7 @@ use poem_openapi::{OpenApiService, Tags};
 pub use correlation::{CorrelationId, CORRELATION_HEADER};
 
 use crate::app::App;
+use crate::config::Settings;
 use crate::pages;
 
 /// Largest request body of the internal endpoints.
@@ -78,6 +79,7 @@ fn allowed(exposure: Exposure, path: &str) -> bool {
 /// request timeout.
 pub fn routes(
     app: Arc<App>,
+    settings: &Settings,
     exposure: Exposure,
     graphql: Option<BoxEndpoint<'static>>,
 ) -> BoxEndpoint<'static> {
@@ -92,7 +94,7 @@ pub fn routes(
             .nest(pages::console::ASSETS_PATH, pages::console::assets());
     }
     let route = route.nest("/", service);
-    let request_timeout = app.settings.http_request_timeout;
+    let request_timeout = settings.http_request_timeout;
     route
         .before(move |request: Request| async move {
             if allowed(exposure, request.uri().path()) {
@@ -107,6 +109,7 @@ pub fn routes(
             MAX_OTHER_BODY_BYTES,
         ))
         .data(app)
+        .data(webhook::WebhookSecret(settings.webhook_secret.clone()))
         .with(timeout::RequestTimeout(request_timeout))
         .with(correlation::Correlation)
         .with(trace::ServerSpan)

@@ -9,7 +9,7 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Request};
 use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
@@ -159,17 +159,22 @@ fn guard<E: Endpoint + 'static>(ep: E) -> impl Endpoint {
     count_failures(require_webhook_secret(ep))
 }
 
+/// The shared secret Kratos sends in `X-Webhook-Secret` (`WEBHOOK_SECRET`), when one is set.
+#[derive(Clone)]
+pub struct WebhookSecret(pub Option<SecretString>);
+
 /// Refuses, before the body is read, a call without the configured secret.
 fn require_webhook_secret<E: Endpoint + 'static>(ep: E) -> impl Endpoint {
     ep.around(|ep, request: Request| async move {
         let app = request.data::<Arc<App>>().cloned();
+        let secret = request.data::<WebhookSecret>().cloned();
         let correlation_id = request
             .data::<CorrelationId>()
             .map_or_else(Uuid::new_v4, |id| id.0);
-        let Some(app) = app else {
+        let (Some(app), Some(WebhookSecret(secret))) = (app, secret) else {
             return Err(poem::Error::from_status(StatusCode::INTERNAL_SERVER_ERROR));
         };
-        let Some(expected) = &app.settings.webhook_secret else {
+        let Some(expected) = &secret else {
             return ep.call(request).await.map(IntoResponse::into_response);
         };
         let given = request.headers().get(SECRET_HEADER).map(|v| v.as_bytes());

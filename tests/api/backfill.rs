@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use identity_link::app::App;
+use identity_link::app::{App, Ports, Rules};
 use identity_link::backfill::BackfillOptions;
 use identity_link::metrics::Metrics;
 use identity_link_ports::{
@@ -293,17 +293,24 @@ async fn a_user_linked_while_the_run_examines_it_is_already_linked_and_keeps_its
     let victim = user(&app, "raced@example.com", None).await;
     let calm = user(&app, "calm@example.com", None).await;
     let other = AuthId::new(Uuid::new_v4());
-    let raced = App::new(
-        app.app.users.clone(),
-        Arc::new(RacedKratos {
+    let ports = Ports {
+        users: app.app.users.clone(),
+        identities: Arc::new(RacedKratos {
             users: app.app.users.clone(),
             victim,
             other,
         }),
-        app.app.audit_log.clone(),
-        app.app.settings.clone(),
-        Metrics::new(),
-    );
+        audit_log: app.app.audit_log.clone(),
+        deliveries: app.app.deliveries.clone(),
+        write_backs: app.app.write_backs.clone(),
+        backfill: app.app.backfill.clone(),
+        sessions: None,
+    };
+    let rules = Rules {
+        policy: app.settings.policy.clone(),
+        write_back_external_id: app.settings.write_back_external_id,
+    };
+    let raced = App::new(ports, rules, Metrics::new());
     let options = BackfillOptions {
         strategy: Strategy::Lookup,
         ..BackfillOptions::default()

@@ -150,11 +150,11 @@ pub fn store(app: &TestApp) -> PostgresBackfillStore {
         url: app.database_url.clone(),
         pool_size: 8,
         acquire_timeout: Duration::from_secs(5),
-        statement_cache: app.app.settings.database_statement_cache,
+        statement_cache: app.settings.database_statement_cache,
     })
     .expect("pool");
     PostgresBackfillStore::new(pool, app.database_url.clone())
-        .with_write_back(app.app.settings.write_back_external_id)
+        .with_write_back(app.settings.write_back_external_id)
 }
 
 /// Adds an unlinked user (or a linked one with `auth_id`).

@@ -117,6 +117,7 @@ async fn with_an_internal_listener_the_public_one_hides_internal_routes() {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve::run(
         app.app.clone(),
+        app.settings.clone(),
         vec![public, internal],
         async move {
             let _ = stopped.await;

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use identity_link_ports::{
-    BackfillReports, BackfillSession, BackfillStore, BeginError, ReportError, RevertError,
-    RevertOutcome, RunId, RunPlan, RunReport, StatusCount, StoreError, Verdict,
+    BackfillSession, BackfillStore, BeginError, ReportError, RevertError, RevertOutcome, RunId,
+    RunPlan, RunReport, StatusCount, StoreError, Verdict,
 };
 use tokio_postgres::types::FromSql;
 use tokio_postgres::{Client, Row};
@@ -50,13 +50,6 @@ impl PostgresBackfillStore {
     pub fn with_write_back(mut self, write_back: bool) -> Self {
         self.write_back = write_back;
         self
-    }
-}
-
-#[async_trait]
-impl BackfillReports for PostgresBackfillStore {
-    async fn report(&self, run: Option<uuid::Uuid>) -> Result<Vec<StatusCount>, StoreError> {
-        report::status_counts(&self.pool, run).await
     }
 }
 
@@ -147,5 +140,9 @@ impl BackfillStore for PostgresBackfillStore {
 
     async fn revert(&self, run: RunId, batch_size: u32) -> Result<RevertOutcome, RevertError> {
         revert::revert(&self.url, run, batch_size).await
+    }
+
+    async fn status_counts(&self, run: Option<RunId>) -> Result<Vec<StatusCount>, StoreError> {
+        report::status_counts(&self.pool, run.map(|run| run.as_uuid())).await
     }
 }

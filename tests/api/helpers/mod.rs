@@ -44,6 +44,8 @@ pub struct TestApp {
     pub address: String,
     pub http: reqwest::Client,
     pub app: Arc<App>,
+    /// The settings the app was built from.
+    pub settings: Settings,
     pub kratos: Arc<MockServer>,
     pub database_url: String,
     stop: Option<oneshot::Sender<()>>,
@@ -128,13 +130,19 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .expect("bind a free port");
     let address = format!("http://{}", bound.addr);
     let (stop, stopped) = oneshot::channel();
-    let server = tokio::spawn(serve::run(app.clone(), vec![bound], async move {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(serve::run(
+        app.clone(),
+        settings.clone(),
+        vec![bound],
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     TestApp {
         address,
         http: reqwest::Client::new(),
         app,
+        settings,
         kratos,
         database_url,
         stop: Some(stop),
