@@ -1,32 +1,22 @@
 //! identity-link: keeps an application's users linked one-to-one to their Ory
-//! Kratos identities. Use cases and inbound adapters; the ports live in
-//! `identity-link-ports`, the outbound adapters in `identity-link-adapters`.
+//! Kratos identities.
+//!
+//! The crate is three rooms, each importing only the ones below it:
+//! - [`inbound`]: what drives the service — the REST and admin GraphQL APIs, their
+//!   browser pages, the HTTP server and its background work, the command line;
+//! - [`process`]: what the process needs around the use cases — configuration,
+//!   the wiring of adapters into an [`usecases::app::App`], logs and traces, the terminal;
+//! - [`usecases`]: the use cases and the one link rule, speaking to the outside
+//!   only through the ports of `identity-link-ports`.
+//!
+//! The ports live in `identity-link-ports`, the outbound adapters in
+//! `identity-link-adapters`. `docs/architecture.md` says where each change goes.
 
-pub mod admin;
-pub mod app;
-pub mod audit;
-pub mod audit_prune;
-pub mod backfill;
-pub mod background;
-pub mod cli;
-pub mod config;
-pub mod export;
-pub mod exposure;
-pub mod graphql;
-pub mod health_probe;
-pub mod import;
-pub mod link;
-pub mod metrics;
-pub mod pages;
-pub mod reconcile;
-pub mod resolve;
-pub mod rest;
-pub mod secrets;
-pub mod serve;
-pub mod telemetry;
-pub mod terminal;
-#[cfg(test)]
-mod test_support;
-pub mod webhook;
-pub mod wiring;
-pub mod writeback;
+pub mod inbound;
+pub mod process;
+pub mod usecases;
+
+// The paths the integration tests, benches and examples name.
+pub use inbound::{graphql, rest, serve};
+pub use process::{config, telemetry, wiring};
+pub use usecases::{app, backfill, call, link, metrics, reconcile, writeback};

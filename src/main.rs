@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    identity_link::cli::main()
+    identity_link::inbound::cli::main()
 }

@@ -316,14 +316,10 @@ async fn a_user_linked_while_the_run_examines_it_is_already_linked_and_keeps_its
         ..BackfillOptions::default()
     };
     let store = crate::backfill_fake::store(&app);
-    let summary = identity_link::backfill::run(
-        &raced,
-        &store,
-        &options,
-        &identity_link::backfill::Progress::silent(),
-    )
-    .await
-    .expect("run");
+    let summary =
+        identity_link::backfill::run(&raced, &store, &options, &identity_link::backfill::Silent)
+            .await
+            .expect("run");
 
     let (status, auth_id, _) = audit_of(&app, &summary, victim).await;
     assert_eq!(status, "already_linked");

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use identity_link::backfill::{self, BackfillOptions, Progress, RunSummary};
+use identity_link::backfill::{self, BackfillOptions, RunSummary, Silent};
 use identity_link_adapters::postgres::{self, PostgresSettings};
 use identity_link_adapters::postgres_backfill::PostgresBackfillStore;
 use identity_link_ports::UserId;
@@ -164,7 +164,7 @@ pub async fn user(app: &TestApp, email: &str, auth_id: Option<Uuid>) -> UserId {
 
 /// Runs a backfill in process.
 pub async fn run(app: &TestApp, options: &BackfillOptions) -> RunSummary {
-    backfill::run(&app.app, &store(app), options, &Progress::silent())
+    backfill::run(&app.app, &store(app), options, &Silent)
         .await
         .expect("backfill run")
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use identity_link::app::CallContext;
+use identity_link::call::CallContext;
 use identity_link::config::Settings;
 use identity_link_ports::{AuditSource, AuthId, UserId};
 use serde_json::{json, Value};
