@@ -21,6 +21,7 @@
 //! Collisions still unresolved are returned at every run, for `migrate` and
 //! `serve` to report; one whose older twin is gone gets its normal form back.
 
+use crate::postgres::EMAIL_KEY;
 use identity_link_ports::text::email_key;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
@@ -48,17 +49,17 @@ pub struct EmailCollision {
 /// When a statement fails (a lock not granted within the session's
 /// `lock_timeout` included); what was done stays done and a rerun goes on.
 pub async fn complete(client: &Client) -> anyhow::Result<Vec<EmailCollision>> {
-    if !index_is_valid(client, "users_email_key", true).await? {
+    if !index_is_valid(client, EMAIL_KEY, true).await? {
         if !index_is_valid(client, BUILDING, false).await? {
             drop_building(client).await?;
             fill(client).await?;
             build(client).await?;
         }
         client
-            .batch_execute("DROP INDEX CONCURRENTLY IF EXISTS users_email_key")
+            .batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {EMAIL_KEY}"))
             .await?;
         client
-            .batch_execute(&format!("ALTER INDEX {BUILDING} RENAME TO users_email_key"))
+            .batch_execute(&format!("ALTER INDEX {BUILDING} RENAME TO {EMAIL_KEY}"))
             .await?;
     }
     retry_unresolved(client).await?;

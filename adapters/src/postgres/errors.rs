@@ -71,6 +71,11 @@ pub fn pool_error(error: PoolError) -> StoreError {
     }
 }
 
+/// The unique index of the normalised email (`users.email_normalized`): "email taken".
+pub const EMAIL_KEY: &str = "users_email_key";
+/// The unique constraint of `users.auth_id`: "identity linked elsewhere".
+pub const AUTH_ID_KEY: &str = "users_auth_id_key";
+
 /// The name of the unique constraint a statement violated, if that is how it failed.
 pub fn violated_constraint(error: &tokio_postgres::Error) -> Option<&str> {
     (error.code() == Some(&SqlState::UNIQUE_VIOLATION))

@@ -29,7 +29,7 @@ mod users;
 pub use audit::PostgresAuditLog;
 pub use dsn::SslMode;
 pub use email_keys::EmailCollision;
-pub use errors::{pool_error, store_error, violated_constraint};
+pub use errors::{pool_error, store_error, violated_constraint, AUTH_ID_KEY, EMAIL_KEY};
 pub use outbox::{PostgresWebhookDeliveries, PostgresWriteBackQueue};
 pub use pool::{pool, Conn, PgPool, PostgresSettings, Retry};
 pub use prune::{prune_audit, PruneReport};

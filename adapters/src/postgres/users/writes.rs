@@ -11,7 +11,7 @@ use super::{user_from_row, BY_ID};
 use crate::postgres::audit::insert_events;
 use crate::postgres::outbox::enqueue_on;
 use crate::postgres::sql::{Sql, Target};
-use crate::postgres::{store_error, violated_constraint};
+use crate::postgres::{store_error, violated_constraint, AUTH_ID_KEY, EMAIL_KEY};
 
 const CREATE: &str = concat!(
     "INSERT INTO users (id, email, first_name, last_name, avatar_url, auth_id, linked_at, email_normalized)
@@ -64,8 +64,8 @@ pub(super) async fn create_on<C: Target>(
             Err(StoreError::Unknown(anyhow::anyhow!("INSERT … RETURNING returned no row")).into())
         }
         Err(error) => Err(match violated_constraint(&error) {
-            Some("users_email_key") => CreateLinkedError::EmailTaken,
-            Some("users_auth_id_key") => CreateLinkedError::AuthIdTaken,
+            Some(EMAIL_KEY) => CreateLinkedError::EmailTaken,
+            Some(AUTH_ID_KEY) => CreateLinkedError::AuthIdTaken,
             _ => CreateLinkedError::Store(store_error(error)),
         }),
     }
@@ -103,7 +103,7 @@ pub(super) async fn set_link_on<C: Target>(
                 }),
             }
         }
-        Err(error) if violated_constraint(&error) == Some("users_auth_id_key") => {
+        Err(error) if violated_constraint(&error) == Some(AUTH_ID_KEY) => {
             Err(LinkError::AuthIdTaken)
         }
         Err(error) => Err(LinkError::Store(store_error(error))),
@@ -133,9 +133,7 @@ pub(super) async fn update_profile_on<C: Target>(
     match updated {
         Ok(Some(row)) => Ok(user_from_row(&row)?),
         Ok(None) => Err(LinkError::UserNotFound),
-        Err(error) if violated_constraint(&error) == Some("users_email_key") => {
-            Err(LinkError::EmailTaken)
-        }
+        Err(error) if violated_constraint(&error) == Some(EMAIL_KEY) => Err(LinkError::EmailTaken),
         Err(error) => Err(LinkError::Store(store_error(error))),
     }
 }

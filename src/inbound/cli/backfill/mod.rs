@@ -70,7 +70,7 @@ pub struct RunArgs {
     #[arg(long, env = "BACKFILL_BATCH_SIZE", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub batch_size: u32,
-    /// RunContext written at once (lookup: also Kratos calls at once); at most the pool size.
+    /// Batches written at once (lookup: also Kratos calls at once); at most the pool size.
     #[arg(long, env = "BACKFILL_CONCURRENCY", default_value_t = 4,
           value_parser = clap::value_parser!(u32).range(1..=64))]
     pub concurrency: u32,
