@@ -6,8 +6,8 @@
 //! ones included, is audited under the admin's name.
 
 use identity_link_ports::{
-    AuditError, AuditEvent, AuditOutcome, AuditQuery, AuthId, ChangeRecord, IdentityError,
-    LinkError, RunId, StatusCount, StoreError, User, UserFilter, UserId, UserPage, UserStore,
+    AuditError, AuditEvent, AuditOutcome, AuditQuery, AuthId, ChangeRecord, LinkError, RunId,
+    StatusCount, StoreError, User, UserFilter, UserId, UserPage, UserStore,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -15,8 +15,8 @@ use uuid::Uuid;
 use crate::usecases::app::App;
 use crate::usecases::call::CallContext;
 use crate::usecases::link::{
-    address_of, decide, refused, Address, Decision, DecisionPolicy, Facts, Holder, Journal,
-    Refusal, ResolveError,
+    address_of, decide, fetch_identity, refused, Address, Decision, DecisionPolicy, Facts, Holder,
+    Journal, Refusal, ResolveError,
 };
 
 /// Why an admin request did not do what was asked.
@@ -67,12 +67,22 @@ impl AdminError {
     }
 }
 
+/// A dependency failing as the link rule reports it, or the rule refusing.
+impl From<ResolveError> for AdminError {
+    fn from(error: ResolveError) -> Self {
+        match error {
+            ResolveError::KratosUnavailable(reason) => Self::KratosUnavailable(reason),
+            ResolveError::DatabaseUnavailable(reason) => Self::DatabaseUnavailable(reason),
+            ResolveError::Internal(error) => Self::Internal(error),
+            refusal => Self::Unfit(refusal),
+        }
+    }
+}
+
+/// The store's failures, mapped once by the link rule's error.
 impl From<StoreError> for AdminError {
     fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Unavailable(reason) => Self::DatabaseUnavailable(reason),
-            StoreError::Unknown(error) => Self::Internal(error),
-        }
+        ResolveError::from(error).into()
     }
 }
 
@@ -234,20 +244,12 @@ async fn link(
     expected: Option<AuthId>,
     context: &CallContext,
 ) -> Result<(User, bool), AdminError> {
-    let identity = match app.identities.get_identity(auth_id).await {
-        Ok(identity) if identity.id == auth_id => identity,
-        Ok(other) => {
-            return Err(AdminError::Internal(anyhow::anyhow!(
-                "Kratos answered for identity {} when asked for {auth_id}",
-                other.id
-            )))
-        }
-        Err(IdentityError::NotFound) => return Err(AdminError::IdentityNotFound(auth_id)),
-        Err(IdentityError::Unavailable(reason)) => {
-            return Err(AdminError::KratosUnavailable(reason))
-        }
-        Err(other) => return Err(AdminError::KratosUnavailable(other.to_string())),
-    };
+    let identity = fetch_identity(app.identities.as_ref(), auth_id)
+        .await
+        .map_err(|error| match error {
+            ResolveError::IdentityNotFound => AdminError::IdentityNotFound(auth_id),
+            other => other.into(),
+        })?;
     let current = user(app, user_id).await?;
     let profile = identity.profile(&app.policy.traits);
     let facts = Facts {

@@ -12,8 +12,9 @@
 //! holds across any number of instances.
 
 use identity_link_ports::{
-    AuditOutcome, AuthId, ChangeRecord, CreateLinkedError, Email, IdentityError, KratosIdentity,
-    LinkError, NewUser, Profile, ProfileError, StoreError, TraitPointers, User, UserId, UserStore,
+    AuditOutcome, AuthId, ChangeRecord, CreateLinkedError, Email, IdentityError, IdentityProvider,
+    KratosIdentity, LinkError, NewUser, Profile, ProfileError, StoreError, TraitPointers, User,
+    UserId, UserStore,
 };
 use serde_json::Value;
 
@@ -105,14 +106,6 @@ impl ResolveError {
             Self::DatabaseUnavailable(_) => "database_unavailable",
             Self::Internal(_) => "internal_error",
         }
-    }
-
-    /// True when the same call may succeed later without any change.
-    pub fn retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::KratosUnavailable(_) | Self::DatabaseUnavailable(_)
-        )
     }
 }
 
@@ -296,15 +289,23 @@ pub(crate) fn refused(refusal: Refusal, profile: &Result<Profile, ProfileError>)
     }
 }
 
-/// Looks up the linked user without asking Kratos.
+/// The identity `auth_id` as Kratos holds it, checked to be the one asked for.
 ///
 /// # Errors
-/// `DatabaseUnavailable` or `Internal`.
-pub async fn linked_user(
-    users: &dyn UserStore,
+/// `IdentityNotFound`, `KratosUnavailable`, or `Internal` when Kratos answers for
+/// another identity.
+pub async fn fetch_identity(
+    identities: &dyn IdentityProvider,
     auth_id: AuthId,
-) -> Result<Option<User>, ResolveError> {
-    Ok(users.find_by_auth_id(auth_id).await?)
+) -> Result<KratosIdentity, ResolveError> {
+    let identity = identities.get_identity(auth_id).await?;
+    if identity.id != auth_id {
+        return Err(ResolveError::Internal(anyhow::anyhow!(
+            "Kratos answered for identity {} when asked for {auth_id}",
+            identity.id
+        )));
+    }
+    Ok(identity)
 }
 
 #[cfg(test)]

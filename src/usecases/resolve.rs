@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::usecases::app::App;
 use crate::usecases::call::CallContext;
-use crate::usecases::link::{link_or_provision, Journal, Resolution, ResolveError};
+use crate::usecases::link::{fetch_identity, link_or_provision, Journal, Resolution, ResolveError};
 
 /// Resolves `auth_id` (CONTRACT §3 "Rules") and records one audit event.
 ///
@@ -67,13 +67,7 @@ async fn resolve_without_audit(
             linked: false,
         });
     }
-    let identity = app.identities.get_identity(auth_id).await?;
-    if identity.id != auth_id {
-        return Err(ResolveError::Internal(anyhow::anyhow!(
-            "Kratos answered for identity {} when asked for {auth_id}",
-            identity.id
-        )));
-    }
+    let identity = fetch_identity(app.identities.as_ref(), auth_id).await?;
     let journal = Journal::new(context, json!({}), app.write_back_external_id);
     link_or_provision(app.users.as_ref(), &identity, &app.policy, &journal).await
 }

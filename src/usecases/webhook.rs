@@ -24,7 +24,7 @@ use sync::{email_change_conflict, sync_profile, Synced};
 
 use crate::usecases::app::App;
 use crate::usecases::call::CallContext;
-use crate::usecases::link::{link_or_provision, Journal, ResolveError};
+use crate::usecases::link::{fetch_identity, link_or_provision, Journal, ResolveError};
 
 /// How long answered deliveries are kept for redeliveries (Kratos retries within seconds).
 pub const DELIVERY_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -217,17 +217,10 @@ async fn link(
     context: &CallContext,
     detail: &Value,
 ) -> Result<Handled, ResolveError> {
-    let identity = match app.identities.get_identity(hint.id).await {
+    let identity = match fetch_identity(app.identities.as_ref(), hint.id).await {
         Ok(identity) => identity,
-        Err(error) => return Handled::from_rule(error.into()),
+        Err(error) => return Handled::from_rule(error),
     };
-    if identity.id != hint.id {
-        return Err(ResolveError::Internal(anyhow::anyhow!(
-            "Kratos answered for identity {} when asked for {}",
-            identity.id,
-            hint.id
-        )));
-    }
     if let Some(holder) = email_change_conflict(app, hint, &identity).await? {
         return Ok(Handled::Refused {
             refusal: Refusal::Duplicate,
