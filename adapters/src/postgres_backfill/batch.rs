@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::column;
 use crate::postgres::outbox::enqueue_many_on;
 use crate::postgres::sql::Sql;
-use crate::postgres::{store_error, violated_constraint, PgPool};
+use crate::postgres::{store_error, violated_constraint, PgPool, AUTH_ID_KEY};
 
 /// Attempts per batch: a lost race on an identity, a deadlock or a dropped
 /// connection each cost one.
@@ -40,7 +40,7 @@ impl From<StoreError> for Failure {
 }
 
 fn classify(error: tokio_postgres::Error) -> Failure {
-    if violated_constraint(&error) == Some("users_auth_id_key") {
+    if violated_constraint(&error) == Some(AUTH_ID_KEY) {
         return Failure::AuthIdTaken;
     }
     let transient = matches!(

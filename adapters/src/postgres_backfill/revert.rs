@@ -12,7 +12,7 @@ use super::{column, connect, lock, BACKFILL_LOCK_KEY};
 use crate::postgres::store_error;
 
 /// The run's links not reverted yet, in user order, one batch at a time.
-const TODO_SQL: &str = "SELECT user_id, auth_id, examined_at
+const NOT_REVERTED_SQL: &str = "SELECT user_id, auth_id, examined_at
    FROM user_authid_backfill_audit
   WHERE run_id = $1 AND resolution_status = 'linked' AND reverted_at IS NULL
     AND ($2::uuid IS NULL OR user_id > $2)
@@ -90,7 +90,7 @@ async fn revert_locked(
         let tx = client.transaction().await.map_err(store_error)?;
         let todo = tx
             .query(
-                TODO_SQL,
+                NOT_REVERTED_SQL,
                 &[&run_uuid, &after, &i64::from(batch_size.max(1))],
             )
             .await
