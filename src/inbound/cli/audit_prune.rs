@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::Failure;
+use crate::process::config::Settings;
+use crate::process::wiring;
+
 /// Arguments of `audit prune`.
 #[derive(Debug, Args)]
 pub struct PruneArgs {
@@ -49,7 +53,7 @@ pub fn parse_age(text: &str) -> Result<Duration, String> {
 ///
 /// # Errors
 /// When the database fails; the batches deleted before stay deleted.
-pub async fn run(
+async fn prune(
     client: &deadpool_postgres::tokio_postgres::Client,
     args: &PruneArgs,
 ) -> anyhow::Result<()> {
@@ -67,6 +71,21 @@ pub async fn run(
         Some(at) => writeln!(out, "oldest kept: {}", at.to_rfc3339())?,
         None => writeln!(out, "oldest kept: none (the audit is empty)")?,
     }
+    Ok(())
+}
+
+pub async fn run(settings: &Settings, args: &PruneArgs) -> Result<(), Failure> {
+    let Some(url) = settings.database_direct_url() else {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "audit prune needs --database-url (DATABASE_URL); the in-memory audit is not kept"
+        )));
+    };
+    // Migrates first (unless --no-migrate), as every command on the database.
+    wiring::database(settings).await?;
+    let client = identity_link_adapters::postgres::parse_url(url, settings.database_timeout)?
+        .connect()
+        .await?;
+    prune(&client, args).await?;
     Ok(())
 }
 

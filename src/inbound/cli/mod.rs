@@ -1,26 +1,24 @@
 //! The command line: parses, validates, runs one command, maps failures to
 //! exit codes (0 success, 2 bad usage or configuration, 1 runtime failure).
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use identity_link_ports::UserFilter;
 
-use crate::inbound::rest::Exposure;
-use crate::inbound::{graphql, rest, serve};
+use crate::inbound::{graphql, rest};
 use crate::process::config::{Config, Settings};
-use crate::process::{telemetry, terminal, wiring};
-use crate::usecases::export::{export, ExportFormat};
-use crate::usecases::import::{import_file_with, ImportError};
-use crate::usecases::metrics::Metrics;
+use crate::process::{telemetry, terminal};
+use crate::usecases::export::ExportFormat;
 
-pub mod audit_prune;
+mod audit_prune;
 mod backfill;
 mod health_probe;
 mod import_bar;
+mod migrate;
 mod reconcile;
+mod serve;
+mod users;
 
 #[derive(Parser)]
 #[command(
@@ -188,167 +186,27 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             println!("ready: {target}");
             Ok(())
         }
-        Command::Serve => run_serve(settings).await,
+        Command::Serve => serve::run(settings).await,
         Command::Reconcile(args) => reconcile::run_command(&settings, args).await,
         Command::Backfill(command) => backfill::run(&settings, command).await,
-        Command::Migrate { status } => run_migrate(&settings, status).await,
+        Command::Migrate { status } => migrate::run(&settings, status).await,
         Command::Users {
             command: UsersCommand::Import { file },
-        } => run_import(&settings, &file).await,
+        } => users::import(&settings, &file).await,
         Command::Audit {
             command: AuditCommand::Prune(args),
-        } => run_prune(&settings, &args).await,
+        } => audit_prune::run(&settings, &args).await,
         Command::Export {
             format,
             linked,
             unlinked,
         } => {
-            let filter = UserFilter {
-                linked: match (linked, unlinked) {
-                    (true, _) => Some(true),
-                    (_, true) => Some(false),
-                    _ => None,
-                },
-                search: None,
+            let linked = match (linked, unlinked) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
             };
-            let users = wiring::user_store(&settings).await?;
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            let spinner = terminal::spinner("exporting users");
-            let count = export(users.as_ref(), &filter, format, &mut out, &|written| {
-                spinner.set_message(format!("exporting users: {written}"));
-            })
-            .await;
-            spinner.finish_and_clear();
-            tracing::info!(users = count?, "export finished");
-            Ok(())
+            users::export(&settings, format, linked).await
         }
     }
-}
-
-async fn run_serve(settings: Settings) -> Result<(), Failure> {
-    crate::inbound::serve::exposure::warn(&settings);
-    // Installed first, so a stop signal during startup or right after the
-    // listeners answer is a graceful stop, never the default kill.
-    let stop = serve::stop_signal();
-    let app = wiring::build(&settings, Metrics::new()).await?;
-    let mut listeners = Vec::new();
-    match settings.internal_listen {
-        Some(internal) => {
-            listeners.push(
-                serve::bind(settings.listen, Exposure::Public)
-                    .await
-                    .map_err(Failure::Usage)?,
-            );
-            listeners.push(
-                serve::bind(internal, Exposure::Internal)
-                    .await
-                    .map_err(Failure::Usage)?,
-            );
-        }
-        None => listeners.push(
-            serve::bind(settings.listen, Exposure::All)
-                .await
-                .map_err(Failure::Usage)?,
-        ),
-    }
-    for bound in &listeners {
-        tracing::info!(addr = %bound.addr, exposure = ?bound_exposure(bound), identities = %app.identities.describe(), "listening");
-    }
-    serve::run(app, settings, listeners, stop).await?;
-    Ok(())
-}
-
-fn bound_exposure(bound: &serve::Bound) -> Exposure {
-    bound.exposure()
-}
-
-async fn run_migrate(settings: &Settings, status: bool) -> Result<(), Failure> {
-    let Some(url) = settings.database_direct_url() else {
-        return Err(Failure::Usage(anyhow::anyhow!(
-            "migrate needs --database-url (DATABASE_URL); the in-memory store has no schema"
-        )));
-    };
-    let mut out = std::io::stdout().lock();
-    if status {
-        let search = identity_link_adapters::postgres::search_index_in_use(url).await?;
-        for migration in identity_link_adapters::postgres::migration_status(url).await? {
-            let state = migration
-                .applied_on
-                .as_deref()
-                .map_or("pending".to_owned(), |at| format!("applied {at}"));
-            writeln!(
-                out,
-                "V{:<4} {:<32} {state}",
-                migration.version, migration.name
-            )
-            .map_err(anyhow::Error::from)?;
-        }
-        writeln!(out, "{search}").map_err(anyhow::Error::from)?;
-    } else {
-        let migrated = identity_link_adapters::postgres::migrate(url).await?;
-        if migrated.applied.is_empty() {
-            let version = migrated
-                .version
-                .map_or(String::new(), |version| format!(" (V{version})"));
-            writeln!(out, "schema is up to date{version}").map_err(anyhow::Error::from)?;
-        }
-        for migration in migrated.applied {
-            writeln!(out, "applied V{} {}", migration.version, migration.name)
-                .map_err(anyhow::Error::from)?;
-        }
-        for line in wiring::collision_report(&migrated.email_collisions) {
-            writeln!(out, "WARNING: {line}").map_err(anyhow::Error::from)?;
-        }
-        writeln!(out, "{}", migrated.search_index).map_err(anyhow::Error::from)?;
-    }
-    Ok(())
-}
-
-async fn run_prune(settings: &Settings, args: &audit_prune::PruneArgs) -> Result<(), Failure> {
-    let Some(url) = settings.database_direct_url() else {
-        return Err(Failure::Usage(anyhow::anyhow!(
-            "audit prune needs --database-url (DATABASE_URL); the in-memory audit is not kept"
-        )));
-    };
-    // Migrates first (unless --no-migrate), as every command on the database.
-    wiring::database(settings).await?;
-    let client = identity_link_adapters::postgres::parse_url(url, settings.database_timeout)?
-        .connect()
-        .await?;
-    audit_prune::run(&client, args).await?;
-    Ok(())
-}
-
-async fn run_import(settings: &Settings, file: &std::path::Path) -> Result<(), Failure> {
-    let users = wiring::user_store(settings).await?;
-    let bar = import_bar::ImportBar::new();
-    let imported = import_file_with(users.as_ref(), file, &bar).await;
-    bar.finish();
-    let report = match imported {
-        Ok(report) => report,
-        Err(ImportError::BadFile(reason)) => return Err(Failure::Usage(anyhow::anyhow!(reason))),
-        Err(ImportError::Read(reason)) => return Err(Failure::Runtime(anyhow::anyhow!(reason))),
-        Err(ImportError::Store(error)) => return Err(Failure::Runtime(error.into())),
-    };
-    let mut out = std::io::stdout().lock();
-    let write = |out: &mut std::io::StdoutLock<'_>, line: String| {
-        writeln!(out, "{line}").map_err(|error| Failure::Runtime(error.into()))
-    };
-    write(&mut out, format!("added:   {}", report.added))?;
-    write(
-        &mut out,
-        format!("skipped: {} (email already present)", report.skipped),
-    )?;
-    write(&mut out, format!("invalid: {}", report.invalid_count()))?;
-    for row in &report.invalid {
-        write(&mut out, format!("  {}: {}", row.location, row.reason))?;
-    }
-    if report.invalid_unlisted > 0 {
-        write(
-            &mut out,
-            format!("  … and {} more invalid rows", report.invalid_unlisted),
-        )?;
-    }
-    Ok(())
 }

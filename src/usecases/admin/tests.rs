@@ -1,10 +1,15 @@
 use std::time::Duration;
 
 use identity_link_adapters::memory::MemoryUserStore;
-use identity_link_ports::{AuditSource, IdentityState, KratosIdentity, VerifiableAddress};
+use identity_link_ports::{
+    AuditOutcome, AuditSource, IdentityState, KratosIdentity, UserStore, VerifiableAddress,
+};
 
 use super::*;
+use serde_json::json;
+
 use crate::usecases::app::Rules;
+use crate::usecases::call::CallContext;
 use crate::usecases::test_support::{memory_world, seed_user, MemoryWorld};
 
 type Fixture = MemoryWorld;
