@@ -4,11 +4,13 @@
 //! the Postgres stores share one database.
 
 mod audit;
+mod backfill;
 mod outbox;
 mod state;
 mod users;
 
 pub use audit::MemoryAuditLog;
+pub use backfill::MemoryBackfillStore;
 pub use outbox::{MemoryWebhookDeliveries, MemoryWriteBackQueue};
 pub use users::MemoryUserStore;
 

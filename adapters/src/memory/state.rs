@@ -1,5 +1,5 @@
 //! What the in-memory stores share: the users with their indexes, and where
-//! their changes are recorded (audit log, write-back queue).
+//! their changes are recorded (audit log, write-back queue, backfill runs).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,6 +9,7 @@ use identity_link_ports::{
     AuthId, ChangeRecord, CreateLinkedError, LinkError, NewUser, Profile, User, UserId,
 };
 
+use super::backfill::Runs;
 use super::{MemoryAuditLog, MemoryWriteBackQueue};
 
 /// Users by id, with the indexes the unique constraints of Postgres keep.
@@ -142,10 +143,12 @@ impl Users {
 
 /// The state of one in-memory database: every store made over it sees the
 /// same users, and a change's records are written while the users' lock is
-/// held, so a change and its records are seen together or not at all.
+/// held, so a change and its records are seen together or not at all. Locks
+/// are taken users first, runs second.
 #[derive(Default)]
 pub(super) struct Shared {
     users: Mutex<Users>,
+    runs: Mutex<Runs>,
     pub(super) audit: Arc<MemoryAuditLog>,
     pub(super) write_backs: Arc<MemoryWriteBackQueue>,
 }
@@ -161,6 +164,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     pub(super) fn users(&self) -> MutexGuard<'_, Users> {
         lock(&self.users)
+    }
+
+    pub(super) fn runs(&self) -> MutexGuard<'_, Runs> {
+        lock(&self.runs)
     }
 
     /// Stores `record` for `user`; called with the users' lock held.
