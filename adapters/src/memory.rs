@@ -31,6 +31,29 @@ mod tests {
         conformance::audit_log(Arc::new(MemoryAuditLog::new())).await;
     }
 
+    async fn backfill_conformance(write_back: bool) {
+        let users = Arc::new(MemoryUserStore::new());
+        let store = MemoryBackfillStore::new(&users).with_write_back(write_back);
+        conformance::backfill::backfill_store(conformance::backfill::BackfillSubjects {
+            store: Arc::new(store),
+            audit: users.audit_log(),
+            write_backs: users.write_backs(),
+            users,
+            write_back,
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn the_memory_backfill_store_passes_the_conformance_suite() {
+        backfill_conformance(false).await;
+    }
+
+    #[tokio::test]
+    async fn the_memory_backfill_store_passes_the_conformance_suite_queuing_write_backs() {
+        backfill_conformance(true).await;
+    }
+
     #[tokio::test]
     async fn the_memory_webhook_deliveries_pass_the_conformance_suite() {
         conformance::webhook_deliveries(Arc::new(MemoryWebhookDeliveries::new())).await;
