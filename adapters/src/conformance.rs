@@ -13,6 +13,7 @@ use identity_link_ports::{
 use serde_json::json;
 use uuid::Uuid;
 
+pub mod backfill;
 mod count;
 mod outbox;
 pub use outbox::{webhook_deliveries, write_back_queue};

@@ -206,6 +206,31 @@ pub fn backfill_status(decision: Decision, user: UserId) -> ResolutionStatus {
     }
 }
 
+/// The backfill status of a link decided earlier for `user` to `auth_id`, once
+/// the store finds the identity linked to `owner` and the user to `current`
+/// (a batch that lost a race): the address passed the rule when the link was
+/// decided; only the links may have changed since. Every backfill store asks
+/// this, so none of them judges a lost race by itself.
+pub fn backfill_recheck(
+    user: UserId,
+    auth_id: AuthId,
+    owner: Option<UserId>,
+    current: Option<AuthId>,
+) -> ResolutionStatus {
+    let facts = Facts {
+        auth_id,
+        linked_user: owner,
+        active: true,
+        address: Address::Verified,
+        holder: Some(Holder {
+            user,
+            linked_to: current,
+        }),
+        rival_holders: 0,
+    };
+    backfill_status(decide(&facts, &DecisionPolicy::backfill(false)), user)
+}
+
 #[cfg(test)]
 #[path = "decision_tests.rs"]
 mod tests;

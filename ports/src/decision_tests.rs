@@ -218,3 +218,20 @@ fn an_identity_whose_addresses_several_users_hold_links_none_of_them() {
     f.rival_holders = 1;
     assert_eq!(decide(&f, &BACKFILL), Decision::Refuse(Refusal::Ambiguous));
 }
+
+#[test]
+fn a_lost_backfill_race_is_decided_again_by_the_link_rule() {
+    let (user, wanted) = (UserId::generate(), auth());
+    assert_eq!(
+        backfill_recheck(user, wanted, Some(UserId::generate()), None),
+        ResolutionStatus::Conflict
+    );
+    assert_eq!(
+        backfill_recheck(user, wanted, None, Some(auth())),
+        ResolutionStatus::AlreadyLinked
+    );
+    assert_eq!(
+        backfill_recheck(user, wanted, None, None),
+        ResolutionStatus::Linked
+    );
+}

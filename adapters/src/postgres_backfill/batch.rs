@@ -6,9 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use deadpool_postgres::Transaction;
-use identity_link_ports::decision::{
-    backfill_status, decide, Address, DecisionPolicy, Facts, Holder,
-};
+use identity_link_ports::decision::backfill_recheck;
 use identity_link_ports::{
     AuditSource, AuthId, ResolutionStatus, RunId, StoreError, UserId, Verdict,
 };
@@ -115,7 +113,7 @@ async fn mark_conflicts(pool: &PgPool, verdicts: &mut [Verdict]) -> Result<(), S
         let owner = owners
             .get(&auth_id.as_uuid())
             .map(|owner| UserId::new(*owner));
-        let status = redecide(verdict, auth_id, owner, None);
+        let status = backfill_recheck(verdict.user, auth_id, owner, None);
         if status == ResolutionStatus::Conflict {
             verdict.status = status;
             verdict.detail = owner.map(|owner| {
@@ -124,32 +122,6 @@ async fn mark_conflicts(pool: &PgPool, verdicts: &mut [Verdict]) -> Result<(), S
         }
     }
     Ok(())
-}
-
-/// The link rule's answer for a `Linked` verdict once the store says the
-/// identity is linked to `owner` and the user to `current`. The address passed
-/// the rule when the verdict was made; only the links changed since.
-fn redecide(
-    verdict: &Verdict,
-    auth_id: AuthId,
-    owner: Option<UserId>,
-    current: Option<AuthId>,
-) -> ResolutionStatus {
-    let facts = Facts {
-        auth_id,
-        linked_user: owner,
-        active: true,
-        address: Address::Verified,
-        holder: Some(Holder {
-            user: verdict.user,
-            linked_to: current,
-        }),
-        rival_holders: 0,
-    };
-    backfill_status(
-        decide(&facts, &DecisionPolicy::backfill(false)),
-        verdict.user,
-    )
 }
 
 fn to_link(verdicts: &[Verdict]) -> impl Iterator<Item = (Uuid, Uuid)> + '_ {
@@ -245,9 +217,9 @@ async fn try_apply(
                 if let (Some(Some(current)), Some(&index)) = (current.get(user), position.get(user))
                 {
                     let verdict = &recorded[index];
-                    let decided = verdict
-                        .auth_id
-                        .map(|wanted| redecide(verdict, wanted, None, Some(AuthId::new(*current))));
+                    let decided = verdict.auth_id.map(|wanted| {
+                        backfill_recheck(verdict.user, wanted, None, Some(AuthId::new(*current)))
+                    });
                     if decided == Some(ResolutionStatus::AlreadyLinked) {
                         linked_meanwhile(&mut recorded[index], *current);
                     }
@@ -379,22 +351,6 @@ async fn insert_audit(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_lost_race_is_decided_again_by_the_link_rule() {
-        let auth = AuthId::new(Uuid::new_v4());
-        let v = verdict(ResolutionStatus::Linked, Some(auth.as_uuid()));
-        let other = UserId::generate();
-        assert_eq!(
-            redecide(&v, auth, Some(other), None),
-            ResolutionStatus::Conflict
-        );
-        assert_eq!(
-            redecide(&v, auth, None, Some(AuthId::new(Uuid::new_v4()))),
-            ResolutionStatus::AlreadyLinked
-        );
-        assert_eq!(redecide(&v, auth, None, None), ResolutionStatus::Linked);
-    }
 
     fn verdict(status: ResolutionStatus, auth: Option<Uuid>) -> Verdict {
         Verdict {

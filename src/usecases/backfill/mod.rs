@@ -243,3 +243,6 @@ pub async fn run(
     tracing::info!(run_id = %plan.id, examined = summary.examined(), linked = summary.count(ResolutionStatus::Linked), elapsed_ms = summary.elapsed.as_millis() as u64, "backfill finished");
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests;
