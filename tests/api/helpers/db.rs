@@ -3,12 +3,19 @@
 //! a testcontainers Postgres when a Docker engine answers, or a throwaway
 //! cluster made with the local `initdb`/`pg_ctl`. With none of them the tests
 //! fail saying how to provide one; they never skip silently.
+//!
+//! A test that wants the current schema gets a clone of a template migrated
+//! once ([`TestDb::migrated`], see `template`); a test of migrating itself
+//! starts from an empty database ([`TestDb::create`] and its variants).
 
 mod cluster;
+mod template;
 
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
+use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
@@ -119,7 +126,8 @@ pub async fn is_migrated(client: &tokio_postgres::Client) -> bool {
         .get(0)
 }
 
-/// A database of its own for one test, dropped when the value is.
+/// A database of its own for one test, dropped when the value is (that
+/// database only: never a template).
 pub struct TestDb {
     pub url: String,
     name: String,
@@ -145,6 +153,15 @@ impl TestDb {
         Self::create_with("").await
     }
 
+    /// Creates a database with every migration applied, cloned from the
+    /// template migrated once for them (see `template`).
+    pub async fn migrated() -> Self {
+        let template = tokio::task::spawn_blocking(template::name)
+            .await
+            .expect("the template database");
+        Self::create_with(&format!("TEMPLATE {template}")).await
+    }
+
     /// Creates an empty database whose collation and ctype are `C`: there,
     /// Postgres's `lower()` and `ILIKE` leave every non-ASCII letter alone.
     pub async fn create_c_locale() -> Self {
@@ -161,11 +178,25 @@ impl TestDb {
 
     async fn create_with(options: &str) -> Self {
         let name = format!("identity_link_test_{}", Uuid::new_v4().simple());
-        admin()
-            .await
-            .batch_execute(&format!("CREATE DATABASE {name} {options}"))
-            .await
-            .expect("create the test database");
+        let admin = admin().await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match admin
+                .batch_execute(&format!("CREATE DATABASE {name} {options}"))
+                .await
+            {
+                Ok(()) => break,
+                // A database being cloned must have no session: one still
+                // ending (the template's builder, say) is waited for.
+                Err(error)
+                    if error.code() == Some(&SqlState::OBJECT_IN_USE)
+                        && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!("create the test database ({options}): {error}"),
+            }
+        }
         Self {
             url: with_database(server_url(), &name),
             name,

@@ -102,7 +102,7 @@ pub fn settings(options: &Options, database_url: &str, kratos: &MockServer) -> S
     settings
 }
 
-/// A fresh app with a fresh database and Kratos.
+/// A fresh app with a fresh migrated database and Kratos.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
 }
@@ -112,7 +112,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let (db, database_url) = match &options.database_url {
         Some(url) => (None, url.clone()),
         None => {
-            let db = TestDb::create().await;
+            let db = TestDb::migrated().await;
             let url = db.url.clone();
             (Some(Arc::new(db)), url)
         }
@@ -156,7 +156,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 pub async fn spawn_app_behind_proxy() -> (TestApp, proxy::Proxy) {
     use std::net::ToSocketAddrs;
 
-    let db = TestDb::create().await;
+    let db = TestDb::migrated().await;
     let url = url::Url::parse(&db.url).expect("database URL");
     let target = format!(
         "{}:{}",
