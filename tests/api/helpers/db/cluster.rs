@@ -57,8 +57,6 @@ pub(super) fn start_cluster(bin: &Path) -> String {
 /// removed when the test process exits.
 pub struct Cluster {
     pub port: u16,
-    /// The cluster's own directory (data directory in `data/`).
-    pub dir: PathBuf,
 }
 
 /// The local PostgreSQL's `bin` directory, or a panic saying what is missing.
@@ -137,5 +135,5 @@ pub fn start_cluster_with(bin: &Path, options: &str, prepare: impl FnOnce(&Path)
         "-rf".into(),
         dir.to_string_lossy().to_string(),
     ]);
-    Cluster { port, dir }
+    Cluster { port }
 }
