@@ -35,12 +35,9 @@ fn json(output: &Output) -> Value {
     })
 }
 
-/// A migrated database with `linkable` users matching identities, plus a
-/// user without identity and one with two; returns the identities.
+/// `linkable` users matching identities in a migrated `db`, plus a user
+/// without identity and one with two; returns the identities.
 async fn population(db: &TestDb, linkable: usize) -> Vec<Value> {
-    identity_link_adapters::postgres::migrate(&db.url)
-        .await
-        .expect("migrate");
     db.client()
         .await
         .execute(
@@ -136,7 +133,7 @@ async fn without_a_database_or_a_kratos_or_with_bad_flags_backfill_exits_2_and_c
 
 #[tokio::test]
 async fn an_unreachable_kratos_fails_the_run_with_exit_1_and_links_nothing() {
-    let db = TestDb::create().await;
+    let db = TestDb::migrated().await;
     population(&db, 3).await;
     let out = output(backfill(&db, "http://127.0.0.1:9", &["--format", "json"])).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -159,7 +156,7 @@ async fn an_unreachable_kratos_fails_the_run_with_exit_1_and_links_nothing() {
 
 #[tokio::test]
 async fn json_output_is_one_object_with_the_run_id_and_the_counts_and_report_agrees() {
-    let db = TestDb::create().await;
+    let db = TestDb::migrated().await;
     let identities = population(&db, 5).await;
     let kratos = MockServer::start().await;
     Identities::new(identities).mount(&kratos, 1..=2, 0).await;
@@ -216,9 +213,9 @@ async fn wait_for(db: &TestDb, sql: &str, at_least: i64, child: &mut Child) {
 #[tokio::test]
 async fn a_run_killed_mid_way_and_rerun_ends_with_the_links_of_an_uninterrupted_run() {
     const USERS: usize = 600;
-    let killed_db = TestDb::create().await;
+    let killed_db = TestDb::migrated().await;
     let identities = population(&killed_db, USERS).await;
-    let calm_db = TestDb::create().await;
+    let calm_db = TestDb::migrated().await;
     // Same users and identities on a second database, for the uninterrupted run.
     population(&calm_db, USERS).await;
     let kratos = MockServer::start().await;
@@ -279,7 +276,7 @@ async fn a_run_killed_mid_way_and_rerun_ends_with_the_links_of_an_uninterrupted_
 #[tokio::test]
 async fn of_two_runs_started_at_once_one_runs_and_the_other_is_refused_clearly() {
     const USERS: usize = 200;
-    let db = TestDb::create().await;
+    let db = TestDb::migrated().await;
     let identities = population(&db, USERS).await;
     let kratos = MockServer::start().await;
     // Listing takes three slow pages: the first run holds the lock for seconds.

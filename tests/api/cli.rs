@@ -1,8 +1,8 @@
 //! The binary as operators run it: exit codes, migrate, import and export.
 
-use tokio::process::Command;
+use std::time::Duration;
 
-use crate::helpers::binary::{command, run, stderr, stdout};
+use crate::helpers::binary::{command, run, serve, stderr, stdout};
 
 use crate::helpers::TestDb;
 
@@ -170,24 +170,11 @@ async fn users_import_then_export_round_trips_through_postgres() {
 
 #[tokio::test]
 async fn serve_stops_gracefully_on_sigterm() {
-    let child = command(&["--listen", "127.0.0.1:0", "serve"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn serve");
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let pid = child.id().expect("pid").to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
+    let serving = serve(command(&["--listen", "127.0.0.1:0", "serve"])).await;
+    let (code, log) = tokio::time::timeout(Duration::from_secs(10), serving.stop())
         .await
-        .unwrap();
-    assert!(killed.success());
-    let output = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("stops within 10 s")
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0));
-    let log = String::from_utf8_lossy(&output.stderr);
+        .expect("stops within 10 s");
+    assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("demo identities"), "{log}");
     assert!(log.contains("not durable"), "{log}");
     assert!(log.contains("stopped"), "{log}");

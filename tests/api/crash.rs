@@ -71,7 +71,7 @@ const LINKS_WITHOUT_AUDIT: &str = "SELECT count(*) FROM users u
 
 #[tokio::test]
 async fn every_link_that_survives_a_crash_has_its_audit_event() {
-    let db = TestDb::create().await;
+    let db = TestDb::migrated().await;
     let kratos = MockServer::start().await;
     let ids: Vec<Uuid> = (0..USERS).map(|_| Uuid::new_v4()).collect();
     serve_identities(&kratos, &ids).await;
@@ -109,7 +109,7 @@ async fn every_link_that_survives_a_crash_has_its_audit_event() {
 
 #[tokio::test]
 async fn every_link_gets_its_external_id_written_back_after_a_crash() {
-    let db = TestDb::create().await;
+    let db = TestDb::migrated().await;
     let kratos = MockServer::start().await;
     let ids: Vec<Uuid> = (0..USERS / 3).map(|_| Uuid::new_v4()).collect();
     serve_identities(&kratos, &ids).await;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use uuid::Uuid;
 
 use crate::helpers::binary::command;
@@ -16,14 +17,15 @@ const REQUEST_TIMEOUT: Duration = Duration::from_millis(2000);
 /// Slack for a loaded machine on top of a configured timeout.
 const SLACK: Duration = Duration::from_secs(3);
 
-/// Sends `bytes` and reads until the server closes; returns what it answered
-/// and how long after `opened` the connection was closed.
-async fn stall(addr: SocketAddr, bytes: Vec<u8>) -> (String, Instant) {
+/// Sends `bytes`, says so on `sent`, and reads until the server closes;
+/// returns what it answered and when the connection was closed.
+async fn stall(addr: SocketAddr, bytes: Vec<u8>, sent: UnboundedSender<()>) -> (String, Instant) {
     let mut socket = TcpStream::connect(addr).await.expect("connect");
     socket
         .write_all(&bytes)
         .await
         .expect("send the partial request");
+    let _ = sent.send(());
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(60), socket.read_to_end(&mut answer)).await;
     (
@@ -67,13 +69,22 @@ async fn two_hundred_stalled_connections_are_closed_in_time_and_delay_no_one() {
         .expect("the app's address");
 
     let opened = Instant::now();
+    let (sent, mut stalled) = unbounded_channel();
     let heads: Vec<_> = (0..100)
-        .map(|_| tokio::spawn(stall(addr, half_request_line())))
+        .map(|_| tokio::spawn(stall(addr, half_request_line(), sent.clone())))
         .collect();
     let bodies: Vec<_> = (0..100)
-        .map(|_| tokio::spawn(stall(addr, half_body())))
+        .map(|_| tokio::spawn(stall(addr, half_body(), sent.clone())))
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(sent);
+    let in_place = tokio::time::Instant::now() + Duration::from_secs(10);
+    for stalled_so_far in 0..200 {
+        let one_more = tokio::time::timeout_at(in_place, stalled.recv()).await;
+        assert!(
+            matches!(one_more, Ok(Some(()))),
+            "only {stalled_so_far} of the 200 clients connected and sent their part"
+        );
+    }
 
     let started = Instant::now();
     let response = app.resolve(auth_id).await;
@@ -124,6 +135,7 @@ async fn an_idle_keep_alive_connection_outlives_the_header_timeout() {
     let read = socket.read(&mut buffer).await.expect("first answer");
     assert!(String::from_utf8_lossy(&buffer[..read]).starts_with("HTTP/1.1 200"));
 
+    // Idling past the header timeout is what is tried here.
     tokio::time::sleep(HEADER_TIMEOUT * 2).await;
     socket
         .write_all(request)

@@ -74,10 +74,7 @@ async fn a_resolve_waits_a_retry_after_that_fits_its_budget() {
 
 #[tokio::test]
 async fn backfill_waits_as_asked_after_each_refusal_and_completes() {
-    let db = TestDb::create().await;
-    identity_link_adapters::postgres::migrate(&db.url)
-        .await
-        .expect("migrate");
+    let db = TestDb::migrated().await;
     let emails = ["ra1@example.com", "ra2@example.com", "ra3@example.com"];
     for email in emails {
         db.client()

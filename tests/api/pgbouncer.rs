@@ -87,7 +87,7 @@ async fn rounds(app: Arc<TestApp>, linked: Vec<Uuid>, caller: usize) -> Vec<(Str
 
 #[tokio::test]
 async fn behind_pgbouncer_in_transaction_mode_many_callers_get_no_5xx() {
-    let db = TestDb::create().await;
+    let db = TestDb::migrated().await;
     let bouncer = PgBouncer::start(&db.url);
     let app = Arc::new(app_behind(&bouncer, &db).await);
     let mut linked = Vec::new();

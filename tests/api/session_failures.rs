@@ -78,8 +78,7 @@ async fn turn_read_only(pool: &PgPool) {
 
 #[tokio::test]
 async fn a_transaction_refused_by_a_read_only_server_runs_again_on_a_fresh_connection() {
-    let db = TestDb::create().await;
-    postgres::migrate(&db.url).await.expect("migrate");
+    let db = TestDb::migrated().await;
     let pool = pool_of_one(&db);
     let store = PostgresUserStore::new(pool.clone());
     turn_read_only(&pool).await;
@@ -100,8 +99,7 @@ async fn a_transaction_refused_by_a_read_only_server_runs_again_on_a_fresh_conne
 
 #[tokio::test]
 async fn a_single_write_refused_by_a_read_only_server_is_unavailable_and_its_connection_dropped() {
-    let db = TestDb::create().await;
-    postgres::migrate(&db.url).await.expect("migrate");
+    let db = TestDb::migrated().await;
     let pool = pool_of_one(&db);
     let store = PostgresUserStore::new(pool.clone());
     turn_read_only(&pool).await;

@@ -15,8 +15,7 @@ use uuid::Uuid;
 
 use crate::helpers::TestDb;
 
-async fn pool_of_one(db: &TestDb, statement_cache: bool) -> PgPool {
-    postgres::migrate(&db.url).await.expect("migrate");
+fn pool_of_one(db: &TestDb, statement_cache: bool) -> PgPool {
     postgres::pool(&PostgresSettings {
         url: db.url.clone(),
         pool_size: 1,
@@ -112,25 +111,25 @@ async fn named_statements(pool: &PgPool) -> i64 {
 
 #[tokio::test]
 async fn without_the_statement_cache_no_named_statement_stays_on_a_connection() {
-    let db = TestDb::create().await;
-    let pool = pool_of_one(&db, false).await;
+    let db = TestDb::migrated().await;
+    let pool = pool_of_one(&db, false);
     exercise(&pool).await;
     assert_eq!(named_statements(&pool).await, 0);
 }
 
 #[tokio::test]
 async fn with_the_statement_cache_statements_stay_prepared_on_their_connection() {
-    let db = TestDb::create().await;
-    let pool = pool_of_one(&db, true).await;
+    let db = TestDb::migrated().await;
+    let pool = pool_of_one(&db, true);
     exercise(&pool).await;
     assert!(named_statements(&pool).await >= 5);
 }
 
 #[tokio::test]
 async fn both_ways_of_sending_statements_read_the_same_rows() {
-    let on = TestDb::create().await;
-    let off = TestDb::create().await;
-    let (on, off) = (pool_of_one(&on, true).await, pool_of_one(&off, false).await);
+    let on = TestDb::migrated().await;
+    let off = TestDb::migrated().await;
+    let (on, off) = (pool_of_one(&on, true), pool_of_one(&off, false));
     let mut pages = Vec::new();
     for pool in [on, off] {
         exercise(&pool).await;

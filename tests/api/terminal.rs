@@ -12,10 +12,7 @@ use crate::helpers::TestDb;
 
 /// A migrated database with three users, two of them matching `identities`.
 async fn population() -> (TestDb, Vec<Value>) {
-    let db = TestDb::create().await;
-    identity_link_adapters::postgres::migrate(&db.url)
-        .await
-        .expect("migrate");
+    let db = TestDb::migrated().await;
     db.client()
         .await
         .batch_execute(

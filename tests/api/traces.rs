@@ -163,7 +163,7 @@ pub(super) fn kratos_traceparents(requests: &[wiremock::Request]) -> Vec<String>
 #[tokio::test]
 async fn a_callers_traceparent_continues_to_kratos_the_exported_spans_and_the_log() {
     let (endpoint, received) = receiver().await;
-    let db = TestDb::create().await;
+    let db = TestDb::migrated().await;
     let id = Uuid::new_v4();
     let kratos = flaky_kratos(id).await;
     let serving = serving(&db, &kratos, Some(&endpoint)).await;

@@ -83,7 +83,10 @@ pub struct Serving {
     reader: tokio::task::JoinHandle<()>,
 }
 
-/// Starts `command` (a `serve`) and waits until it listens.
+/// How long `serve` may take to listen, then to answer.
+const STARTUP: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Starts `command` (a `serve`) and waits until it listens and answers.
 pub async fn serve(mut command: Command) -> Serving {
     use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -112,7 +115,7 @@ pub async fn serve(mut command: Command) -> Serving {
             log.push('\n');
         }
     });
-    let addr = match tokio::time::timeout(std::time::Duration::from_secs(30), addr).await {
+    let addr = match tokio::time::timeout(STARTUP, addr).await {
         Ok(Ok(addr)) => addr,
         _ => {
             let _ = child.kill().await;
@@ -123,14 +126,19 @@ pub async fn serve(mut command: Command) -> Serving {
     // Listening is logged before the stop signals are handled: wait until it
     // answers, which it does once it runs.
     let live = format!("http://{addr}/health/live");
-    for _ in 0..100 {
-        if reqwest::get(&live)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
+    let deadline = std::time::Instant::now() + STARTUP;
+    while !reqwest::get(&live)
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill().await;
+            let log = log.lock().map(|l| l.clone()).unwrap_or_default();
+            panic!(
+                "serve listens on {addr} but {live} did not answer 200 within {STARTUP:?}: {log}"
+            );
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     Serving {
         child,

@@ -3,13 +3,23 @@
 //! a testcontainers Postgres when a Docker engine answers, or a throwaway
 //! cluster made with the local `initdb`/`pg_ctl`. With none of them the tests
 //! fail saying how to provide one; they never skip silently.
+//!
+//! A test that wants the current schema gets a clone of a template migrated
+//! once ([`TestDb::migrated`], see `template`); a test of migrating itself
+//! starts from an empty database ([`TestDb::create`] and its variants).
 
-use std::path::{Path, PathBuf};
+mod cluster;
+mod template;
+
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
+use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 use uuid::Uuid;
+
+pub use cluster::{postgres_bin, start_cluster_with, Cluster};
 
 /// The server every test database is created on: an admin URL (database `postgres`).
 static SERVER: OnceLock<String> = OnceLock::new();
@@ -49,8 +59,8 @@ fn server_url() -> &'static str {
         if docker_answers() {
             return start_container();
         }
-        if let Some(bin) = find_initdb() {
-            return start_cluster(&bin);
+        if let Some(bin) = cluster::find_initdb() {
+            return cluster::start_cluster(&bin);
         }
         panic!(
             "no Postgres for the tests: set TEST_DATABASE_URL=postgres://user@host:port/postgres, \
@@ -104,136 +114,6 @@ fn start_container() -> String {
     .expect("container start thread")
 }
 
-fn find_initdb() -> Option<PathBuf> {
-    let from_pg_config = Command::new("pg_config")
-        .arg("--bindir")
-        .output()
-        .ok()
-        .filter(|output| output.status.success())
-        .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()));
-    let candidates = from_pg_config.into_iter().chain(
-        std::fs::read_dir("/usr/lib/postgresql")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|entry| entry.path().join("bin")),
-    );
-    candidates
-        .into_iter()
-        .find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).trim() == "0")
-}
-
-fn as_postgres(bin: &Path, args: &[&str]) -> Command {
-    if is_root() {
-        let mut command = Command::new("runuser");
-        command.args(["-u", "postgres", "--"]).arg(bin).args(args);
-        command
-    } else {
-        let mut command = Command::new(bin);
-        command.args(args);
-        command
-    }
-}
-
-fn start_cluster(bin: &Path) -> String {
-    let cluster = start_cluster_with(bin, "", |_| {});
-    format!("postgres://postgres@127.0.0.1:{}/postgres", cluster.port)
-}
-
-/// A throwaway cluster made with the local `initdb`/`pg_ctl`, stopped and
-/// removed when the test process exits.
-pub struct Cluster {
-    pub port: u16,
-    /// The cluster's own directory (data directory in `data/`).
-    pub dir: PathBuf,
-}
-
-/// The local PostgreSQL's `bin` directory, or a panic saying what is missing.
-pub fn postgres_bin() -> PathBuf {
-    find_initdb().expect("PostgreSQL's initdb and pg_ctl are installed (see .ci/run)")
-}
-
-/// Starts a cluster with extra `postgres` options, after `prepare` has
-/// adjusted its fresh data directory (certificates, `pg_hba.conf`…).
-pub fn start_cluster_with(bin: &Path, options: &str, prepare: impl FnOnce(&Path)) -> Cluster {
-    let dir = std::env::temp_dir().join(format!("identity-link-pg-{}", Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).expect("a directory for the cluster");
-    let chown = |path: &Path| {
-        if is_root() {
-            let status = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(path)
-                .status()
-                .expect("chown the cluster directory");
-            assert!(status.success(), "chown of {} failed", path.display());
-        }
-    };
-    chown(&dir);
-    let data = dir.join("data");
-    let data_str = data.to_string_lossy().to_string();
-    let initdb = as_postgres(
-        &bin.join("initdb"),
-        &[
-            "-D",
-            &data_str,
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--no-sync",
-        ],
-    )
-    .output()
-    .expect("run initdb");
-    assert!(
-        initdb.status.success(),
-        "initdb failed: {}",
-        String::from_utf8_lossy(&initdb.stderr)
-    );
-    prepare(&data);
-    chown(&data);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
-    let options = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=500 {options}",
-        dir.display()
-    );
-    let log = dir.join("log").to_string_lossy().to_string();
-    let started = as_postgres(
-        &bin.join("pg_ctl"),
-        &["-D", &data_str, "-o", &options, "-l", &log, "-w", "start"],
-    )
-    .output()
-    .expect("run pg_ctl");
-    assert!(
-        started.status.success(),
-        "pg_ctl start failed: {} {}",
-        String::from_utf8_lossy(&started.stderr),
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
-    let stop = as_postgres(
-        &bin.join("pg_ctl"),
-        &["-D", &data_str, "-m", "immediate", "stop"],
-    );
-    let mut command = vec![stop.get_program().to_string_lossy().to_string()];
-    command.extend(stop.get_args().map(|arg| arg.to_string_lossy().to_string()));
-    on_exit(command);
-    on_exit(vec![
-        "rm".into(),
-        "-rf".into(),
-        dir.to_string_lossy().to_string(),
-    ]);
-    Cluster { port, dir }
-}
-
 /// Whether any schema migration ran in the database `client` is connected to.
 pub async fn is_migrated(client: &tokio_postgres::Client) -> bool {
     client
@@ -246,7 +126,8 @@ pub async fn is_migrated(client: &tokio_postgres::Client) -> bool {
         .get(0)
 }
 
-/// A database of its own for one test, dropped when the value is.
+/// A database of its own for one test, dropped when the value is (that
+/// database only: never a template).
 pub struct TestDb {
     pub url: String,
     name: String,
@@ -272,6 +153,15 @@ impl TestDb {
         Self::create_with("").await
     }
 
+    /// Creates a database with every migration applied, cloned from the
+    /// template migrated once for them (see `template`).
+    pub async fn migrated() -> Self {
+        let template = tokio::task::spawn_blocking(template::name)
+            .await
+            .expect("the template database");
+        Self::create_with(&format!("TEMPLATE {template}")).await
+    }
+
     /// Creates an empty database whose collation and ctype are `C`: there,
     /// Postgres's `lower()` and `ILIKE` leave every non-ASCII letter alone.
     pub async fn create_c_locale() -> Self {
@@ -288,11 +178,25 @@ impl TestDb {
 
     async fn create_with(options: &str) -> Self {
         let name = format!("identity_link_test_{}", Uuid::new_v4().simple());
-        admin()
-            .await
-            .batch_execute(&format!("CREATE DATABASE {name} {options}"))
-            .await
-            .expect("create the test database");
+        let admin = admin().await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match admin
+                .batch_execute(&format!("CREATE DATABASE {name} {options}"))
+                .await
+            {
+                Ok(()) => break,
+                // A database being cloned must have no session: one still
+                // ending (the template's builder, say) is waited for.
+                Err(error)
+                    if error.code() == Some(&SqlState::OBJECT_IN_USE)
+                        && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!("create the test database ({options}): {error}"),
+            }
+        }
         Self {
             url: with_database(server_url(), &name),
             name,

@@ -1,4 +1,3 @@
-#![allow(dead_code)]
 //! The test harness: `spawn_app()` starts the service on a free port with a
 //! database of its own and a wiremock Kratos, and returns a `TestApp` with
 //! request helpers.
@@ -48,8 +47,8 @@ pub struct TestApp {
     pub settings: Settings,
     pub kratos: Arc<MockServer>,
     pub database_url: String,
+    /// Stops the server when the app is dropped.
     stop: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _db: Option<Arc<TestDb>>,
 }
 
@@ -102,7 +101,7 @@ pub fn settings(options: &Options, database_url: &str, kratos: &MockServer) -> S
     settings
 }
 
-/// A fresh app with a fresh database and Kratos.
+/// A fresh app with a fresh migrated database and Kratos.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
 }
@@ -112,7 +111,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let (db, database_url) = match &options.database_url {
         Some(url) => (None, url.clone()),
         None => {
-            let db = TestDb::create().await;
+            let db = TestDb::migrated().await;
             let url = db.url.clone();
             (Some(Arc::new(db)), url)
         }
@@ -130,7 +129,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .expect("bind a free port");
     let address = format!("http://{}", bound.addr);
     let (stop, stopped) = oneshot::channel();
-    let server = tokio::spawn(serve::run(
+    tokio::spawn(serve::run(
         app.clone(),
         settings.clone(),
         vec![bound],
@@ -146,7 +145,6 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         kratos,
         database_url,
         stop: Some(stop),
-        server: Some(server),
         _db: db,
     }
 }
@@ -156,7 +154,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 pub async fn spawn_app_behind_proxy() -> (TestApp, proxy::Proxy) {
     use std::net::ToSocketAddrs;
 
-    let db = TestDb::create().await;
+    let db = TestDb::migrated().await;
     let url = url::Url::parse(&db.url).expect("database URL");
     let target = format!(
         "{}:{}",
@@ -229,19 +227,6 @@ impl TestApp {
             .await
             .expect("count query")
             .get(0)
-    }
-
-    /// Stops the server gracefully and waits for it (audit flushed).
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server
-                .await
-                .expect("server task")
-                .expect("server stopped cleanly");
-        }
     }
 }
 
