@@ -383,7 +383,7 @@ impl AuditLog for MemoryAuditLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conformance;
+    use identity_link_testing::conformance;
 
     #[tokio::test]
     async fn the_memory_user_store_passes_the_conformance_suite() {

@@ -1,10 +1,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use identity_link_adapters::conformance;
 use identity_link_adapters::postgres::{
     self, PgPool, PostgresAuditLog, PostgresSettings, PostgresUserStore,
 };
+use identity_link_testing::conformance;
 
 use crate::helpers::TestDb;
 
