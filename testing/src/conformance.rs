@@ -1,17 +1,20 @@
 //! One conformance suite per port, run against every implementation (the
-//! in-memory adapters in unit tests, the Postgres adapters in integration tests),
-//! so that the fakes cannot drift from the real thing.
+//! in-memory adapters in unit tests, the Postgres adapters in integration tests,
+//! the fixture and the Kratos adapter against the fake Kratos), so that the
+//! fakes cannot drift from the real thing.
 
 use identity_link_ports::{AuthId, Email, NewUser, Profile, UserId};
 use uuid::Uuid;
 
 mod audit;
 mod count;
+mod identities;
 mod listing;
 mod outbox;
 mod users;
 
 pub use audit::audit_log;
+pub use identities::{identity_provider, provider_identities};
 pub use outbox::{webhook_deliveries, write_back_queue};
 pub use users::user_store;
 
