@@ -112,3 +112,89 @@ impl wiremock::Respond for FakeKratos {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+    use uuid::Uuid;
+
+    use super::super::tests::{ids, next_token};
+    use crate::kratos_json::numbered_id;
+    use crate::FakeKratos;
+
+    #[tokio::test]
+    async fn the_fake_serves_over_http_on_loopback() {
+        let fake = FakeKratos::numbered(3, "user{n}@example.com")
+            .expect("pattern")
+            .largest_page(2);
+        let running = fake.serve(0).await.expect("bind");
+        assert!(running.address().ip().is_loopback());
+        let http = reqwest::Client::new();
+        let page = http
+            .get(format!("{}/admin/identities?page_size=2", running.uri()))
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(page.status(), 200);
+        let links: Vec<_> = page.headers().get_all("link").iter().collect();
+        assert_eq!(links.len(), 1, "one comma-joined Link header");
+        let token = next_token(links[0].to_str().expect("ascii")).expect("a next page");
+        assert_eq!(token, numbered_id(1).to_string());
+        let body: Value = page.json().await.expect("json");
+        assert_eq!(body.as_array().map(Vec::len), Some(2));
+
+        let patch = http
+            .patch(format!(
+                "{}/admin/identities/{}",
+                running.uri(),
+                numbered_id(2)
+            ))
+            .json(&json!([{"op": "add", "path": "/external_id", "value": "u 1"}]))
+            .send()
+            .await
+            .expect("patch");
+        assert_eq!(patch.status(), 200);
+        let found = http
+            .get(format!(
+                "{}/admin/identities/by/external/u%201",
+                running.uri()
+            ))
+            .send()
+            .await
+            .expect("by external id");
+        assert_eq!(found.status(), 200);
+        let missing = http
+            .get(format!(
+                "{}/admin/identities/{}",
+                running.uri(),
+                Uuid::nil()
+            ))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(missing.status(), 404);
+        assert_eq!(fake.stats().list_calls, 1, "clones share their counts");
+    }
+
+    #[tokio::test]
+    async fn the_fake_answers_through_wiremock_too() {
+        let fake = FakeKratos::numbered(3, "user{n}@example.com").expect("pattern");
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::path("/admin/identities"))
+            .respond_with(fake.clone())
+            .expect(1)
+            .mount(&server)
+            .await;
+        let page = reqwest::get(format!("{}/admin/identities?page_size=2", server.uri()))
+            .await
+            .expect("list");
+        assert_eq!(page.status(), 200);
+        assert!(page.headers().get("link").is_some());
+        let body: Value = page.json().await.expect("json");
+        assert_eq!(
+            ids(&body),
+            [numbered_id(0).to_string(), numbered_id(1).to_string()]
+        );
+        server.verify().await;
+    }
+}

@@ -28,7 +28,7 @@ fn get(fake: &FakeKratos, target: &str) -> Reply {
     call(fake, "GET", target, "")
 }
 
-fn ids(page: &Value) -> Vec<String> {
+pub(super) fn ids(page: &Value) -> Vec<String> {
     page.as_array()
         .expect("an array of identities")
         .iter()
@@ -37,7 +37,7 @@ fn ids(page: &Value) -> Vec<String> {
 }
 
 /// The `page_token` of the `rel="next"` entry of the one `Link` header.
-fn next_token(link: &str) -> Option<String> {
+pub(super) fn next_token(link: &str) -> Option<String> {
     link.split(',')
         .find(|entry| entry.ends_with("rel=\"next\""))
         .and_then(|entry| entry.split("page_token=").nth(1))
@@ -297,80 +297,4 @@ fn stats_count_each_route_and_are_served_too() {
                "patch_calls": 0, "external_id_lookups": 0})
     );
     assert_eq!(get(&fake, "/health/ready").body, json!({"status": "ok"}));
-}
-
-#[tokio::test]
-async fn the_fake_serves_over_http_on_loopback() {
-    let fake = FakeKratos::numbered(3, "user{n}@example.com")
-        .expect("pattern")
-        .largest_page(2);
-    let running = fake.serve(0).await.expect("bind");
-    assert!(running.address().ip().is_loopback());
-    let http = reqwest::Client::new();
-    let page = http
-        .get(format!("{}/admin/identities?page_size=2", running.uri()))
-        .send()
-        .await
-        .expect("list");
-    assert_eq!(page.status(), 200);
-    let links: Vec<_> = page.headers().get_all("link").iter().collect();
-    assert_eq!(links.len(), 1, "one comma-joined Link header");
-    let token = next_token(links[0].to_str().expect("ascii")).expect("a next page");
-    assert_eq!(token, numbered_id(1).to_string());
-    let body: Value = page.json().await.expect("json");
-    assert_eq!(body.as_array().map(Vec::len), Some(2));
-
-    let patch = http
-        .patch(format!(
-            "{}/admin/identities/{}",
-            running.uri(),
-            numbered_id(2)
-        ))
-        .json(&json!([{"op": "add", "path": "/external_id", "value": "u 1"}]))
-        .send()
-        .await
-        .expect("patch");
-    assert_eq!(patch.status(), 200);
-    let found = http
-        .get(format!(
-            "{}/admin/identities/by/external/u%201",
-            running.uri()
-        ))
-        .send()
-        .await
-        .expect("by external id");
-    assert_eq!(found.status(), 200);
-    let missing = http
-        .get(format!(
-            "{}/admin/identities/{}",
-            running.uri(),
-            Uuid::nil()
-        ))
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(missing.status(), 404);
-    assert_eq!(fake.stats().list_calls, 1, "clones share their counts");
-}
-
-#[tokio::test]
-async fn the_fake_answers_through_wiremock_too() {
-    let fake = FakeKratos::numbered(3, "user{n}@example.com").expect("pattern");
-    let server = wiremock::MockServer::start().await;
-    wiremock::Mock::given(wiremock::matchers::path("/admin/identities"))
-        .respond_with(fake.clone())
-        .expect(1)
-        .mount(&server)
-        .await;
-    let page = reqwest::get(format!("{}/admin/identities?page_size=2", server.uri()))
-        .await
-        .expect("list");
-    assert_eq!(page.status(), 200);
-    assert!(page.headers().get("link").is_some());
-    let body: Value = page.json().await.expect("json");
-    assert_eq!(
-        ids(&body),
-        [numbered_id(0).to_string(), numbered_id(1).to_string()]
-    );
-    server.verify().await;
 }
