@@ -31,10 +31,11 @@ COPY Cargo.toml Cargo.lock ./
 COPY ports/Cargo.toml ports/
 COPY adapters/Cargo.toml adapters/
 COPY testcontainers/Cargo.toml testcontainers/
-RUN mkdir -p src ports/src adapters/src testcontainers/src benches \
+COPY testing/Cargo.toml testing/
+RUN mkdir -p src ports/src adapters/src testcontainers/src testing/src benches \
     && echo 'fn main() {}' > src/main.rs \
     && echo 'fn main() {}' > benches/backfill.rs \
-    && touch src/lib.rs ports/src/lib.rs adapters/src/lib.rs testcontainers/src/lib.rs \
+    && touch src/lib.rs ports/src/lib.rs adapters/src/lib.rs testcontainers/src/lib.rs testing/src/lib.rs \
     && cargo build --profile dist --locked --bin identity-link
 # The project itself; the crate roots are touched so that cargo sees them as newer than the
 # empty ones built above.

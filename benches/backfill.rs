@@ -1,8 +1,9 @@
 //! Benchmark of `identity-link backfill` against a bare SQL bulk update.
 //!
-//! Serves N identities from a fake Kratos admin API on loopback (keyset pages,
-//! one comma-joined `Link` header), then per round, each on a fresh database
-//! holding the same N unlinked users:
+//! Serves N identities from the fake Kratos admin API of identity-link-testing
+//! on loopback (keyset pages, one comma-joined `Link` header; identity `n` has
+//! the email `User{n}@Example.com`), then per round, each on a fresh database
+//! holding the same N unlinked users (`user{n}@example.com`, n from 0):
 //! - baseline: COPY N (email, identity id) pairs into a temporary table and
 //!   link them with one `UPDATE … FROM` (one transaction);
 //! - backfill: the release binary `identity-link backfill` from start to exit.
@@ -14,17 +15,12 @@
 //! (`BENCH_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/postgres),
 //! and any further arguments are passed on to `backfill`.
 
-use std::collections::HashMap;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::SinkExt;
-use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::web::{Data, Query};
-use poem::{get, handler, EndpointExt, Response, Route};
-use serde_json::json;
+use identity_link_testing::kratos_json::numbered_id;
+use identity_link_testing::FakeKratos;
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
@@ -69,74 +65,6 @@ fn args() -> Args {
     parsed
 }
 
-/// The fake Kratos: identities serialized once, pages joined per request.
-struct Kratos {
-    identities: Vec<Vec<u8>>,
-    list_calls: AtomicU64,
-}
-
-#[handler]
-fn list_identities(
-    Query(query): Query<HashMap<String, String>>,
-    Data(kratos): Data<&Arc<Kratos>>,
-) -> Response {
-    kratos.list_calls.fetch_add(1, Ordering::Relaxed);
-    let size = query
-        .get("page_size")
-        .and_then(|s| s.parse::<usize>().ok())
-        .unwrap_or(250)
-        .clamp(1, 500);
-    let offset = query
-        .get("page_token")
-        .and_then(|t| t.strip_prefix('p'))
-        .and_then(|n| n.parse::<usize>().ok())
-        .unwrap_or(0);
-    let end = (offset + size).min(kratos.identities.len());
-    let page = kratos.identities.get(offset..end).unwrap_or_default();
-    let mut body = Vec::with_capacity(page.iter().map(Vec::len).sum::<usize>() + page.len() + 2);
-    body.push(b'[');
-    for (n, identity) in page.iter().enumerate() {
-        if n > 0 {
-            body.push(b',');
-        }
-        body.extend_from_slice(identity);
-    }
-    body.push(b']');
-    let link = |token: usize, rel: &str| {
-        format!("</admin/identities?page_size={size}&page_token=p{token}>; rel=\"{rel}\"")
-    };
-    let mut header = link(0, "first");
-    if end < kratos.identities.len() {
-        header.push(',');
-        header.push_str(&link(end, "next"));
-    }
-    Response::builder()
-        .header("link", header)
-        .content_type("application/json")
-        .body(body)
-}
-
-fn identity(id: Uuid, n: usize) -> Vec<u8> {
-    let email = format!("User{n}@Example.com");
-    serde_json::to_vec(&json!({
-        "id": id,
-        "schema_id": "default",
-        "schema_url": "http://127.0.0.1/schemas/ZGVmYXVsdA",
-        "state": "active",
-        "state_changed_at": "2026-01-01T00:00:00Z",
-        "traits": {"email": email, "name": {"first": "First", "last": "Last"}},
-        "verifiable_addresses": [{
-            "id": Uuid::new_v4(), "value": email.to_lowercase(), "verified": true,
-            "via": "email", "status": "completed"
-        }],
-        "recovery_addresses": [{"id": Uuid::new_v4(), "value": email.to_lowercase(), "via": "email"}],
-        "metadata_public": null,
-        "created_at": "2026-01-01T00:00:00Z",
-        "updated_at": "2026-01-01T00:00:00Z"
-    }))
-    .unwrap_or_default()
-}
-
 async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
     tokio::spawn(connection);
@@ -165,7 +93,7 @@ async fn prepare(server: &str, name: &str, users: usize) -> anyhow::Result<Strin
     db.execute(
         "INSERT INTO users (id, email, first_name, last_name)
          SELECT gen_random_uuid(), 'user' || g || '@example.com', 'First', 'Last'
-           FROM generate_series(1, $1) g",
+           FROM generate_series(0, $1 - 1) g",
         &[&(users as i32)],
     )
     .await?;
@@ -186,7 +114,7 @@ async fn drop_database(server: &str, name: &str) -> anyhow::Result<()> {
 async fn baseline(url: &str, ids: &[Uuid]) -> anyhow::Result<Duration> {
     let mut csv = String::with_capacity(ids.len() * 64);
     for (n, id) in ids.iter().enumerate() {
-        csv.push_str(&format!("user{}@example.com,{id}\n", n + 1));
+        csv.push_str(&format!("user{n}@example.com,{id}\n"));
     }
     let mut db = connect(url).await?;
     let started = Instant::now();
@@ -230,9 +158,9 @@ async fn backfill(
     url: &str,
     kratos: &str,
     extra: &[String],
-    fake: &Kratos,
+    fake: &FakeKratos,
 ) -> anyhow::Result<RunResult> {
-    fake.list_calls.store(0, Ordering::Relaxed);
+    let listed_before = fake.stats().list_calls;
     let started = Instant::now();
     let mut child = tokio::process::Command::new(BIN)
         .args([
@@ -279,7 +207,7 @@ async fn backfill(
     let out = reader.await??;
     Ok(RunResult {
         elapsed,
-        list_calls: fake.list_calls.load(Ordering::Relaxed),
+        list_calls: fake.stats().list_calls - listed_before,
         peak_rss_kib: peak,
         summary: serde_json::from_slice(&out)?,
     })
@@ -288,26 +216,10 @@ async fn backfill(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args();
-    let ids: Vec<Uuid> = (0..args.users).map(|_| Uuid::new_v4()).collect();
-    let fake = Arc::new(Kratos {
-        identities: ids
-            .iter()
-            .enumerate()
-            .map(|(n, id)| identity(*id, n + 1))
-            .collect(),
-        list_calls: AtomicU64::new(0),
-    });
-    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
-    let address = acceptor
-        .local_addr()
-        .first()
-        .and_then(|addr| addr.as_socket_addr().copied())
-        .ok_or_else(|| anyhow::anyhow!("no local address"))?;
-    let app = Route::new()
-        .at("/admin/identities", get(list_identities))
-        .data(fake.clone());
-    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
-    let kratos = format!("http://{address}");
+    let ids: Vec<Uuid> = (0..args.users as u64).map(numbered_id).collect();
+    let fake = FakeKratos::numbered(args.users, "User{n}@Example.com")?;
+    let running = fake.serve(0).await?;
+    let kratos = running.uri();
 
     println!(
         "backfill benchmark: {} users, {} identities, {} rounds, binary {BIN}",

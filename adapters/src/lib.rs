@@ -1,7 +1,6 @@
 //! Adapters of identity-link's ports: Kratos over HTTP, Postgres, in-memory
 //! fakes and a Kratos fixture file.
 
-pub mod conformance;
 pub mod fixture;
 pub mod kratos;
 pub mod kratos_session;

@@ -19,7 +19,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::conformance;
+    use identity_link_testing::conformance;
 
     #[tokio::test]
     async fn the_memory_user_store_passes_the_conformance_suite() {

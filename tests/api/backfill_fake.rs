@@ -1,101 +1,41 @@
-//! What the backfill suites share: a Kratos admin API serving identities the way
+//! What the backfill suites share: the fake Kratos serving identities the way
 //! Kratos does (keyset pages, ONE comma-joined `Link` header with rel="first"
 //! and rel="next", `credentials_identifier` lookups), and a store for a test app.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use identity_link::backfill::{self, BackfillOptions, RunSummary, Silent};
 use identity_link_adapters::postgres::{self, PostgresSettings};
 use identity_link_adapters::postgres_backfill::PostgresBackfillStore;
 use identity_link_ports::UserId;
+use identity_link_testing::FakeKratos;
 use serde_json::Value;
 use uuid::Uuid;
 use wiremock::matchers::{method, path, query_param_is_missing};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockServer};
 
 use crate::helpers::TestApp;
 
-/// Kratos's `GET /admin/identities`, over a fixed list of identities.
+/// Kratos's `GET /admin/identities` over a fixed list of identities: the shared
+/// fake Kratos, mounted with the calls a test expects.
 #[derive(Clone)]
 pub struct Identities {
-    identities: Arc<Vec<Value>>,
-    delay: Duration,
+    fake: FakeKratos,
 }
 
 impl Identities {
     pub fn new(identities: Vec<Value>) -> Self {
         Self {
-            identities: Arc::new(identities),
-            delay: Duration::ZERO,
+            fake: FakeKratos::listed(identities),
         }
     }
 
     /// Every answer waits this long first.
-    pub fn slow(mut self, delay: Duration) -> Self {
-        self.delay = delay;
-        self
-    }
-
-    fn page(&self, query: &HashMap<String, String>) -> ResponseTemplate {
-        let size: usize = match query.get("page_size").map(|s| s.parse()) {
-            None => 250,
-            Some(Ok(size @ 1..=500)) => size,
-            Some(_) => {
-                return ResponseTemplate::new(400).set_body_json(crate::helpers::kratos::error(
-                    400,
-                    "Bad Request",
-                    "page_size must be between 1 and 500",
-                ))
-            }
-        };
-        let offset =
-            match query.get("page_token") {
-                None => 0,
-                Some(token) => match token.strip_prefix("k-").and_then(|n| n.parse().ok()) {
-                    Some(offset) => offset,
-                    None => {
-                        return ResponseTemplate::new(400).set_body_json(
-                            crate::helpers::kratos::error(400, "Bad Request", "invalid page token"),
-                        )
-                    }
-                },
-            };
-        let end = (offset + size).min(self.identities.len());
-        let page: Vec<&Value> = self
-            .identities
-            .get(offset..end)
-            .unwrap_or_default()
-            .iter()
-            .collect();
-        let link = |token: usize, rel: &str| {
-            format!("</admin/identities?page_size={size}&page_token=k-{token}>; rel=\"{rel}\"")
-        };
-        let mut header = link(0, "first");
-        if end < self.identities.len() {
-            header.push(',');
-            header.push_str(&link(end, "next"));
+    pub fn slow(self, delay: Duration) -> Self {
+        Self {
+            fake: self.fake.answer_delay(delay),
         }
-        ResponseTemplate::new(200)
-            .insert_header("link", header.as_str())
-            .set_body_json(page)
-    }
-
-    fn lookup(&self, identifier: &str) -> ResponseTemplate {
-        let found: Vec<&Value> = self
-            .identities
-            .iter()
-            .filter(|identity| {
-                identity["credentials"]
-                    .as_object()
-                    .into_iter()
-                    .flat_map(|credentials| credentials.values())
-                    .flat_map(|c| c["identifiers"].as_array().cloned().unwrap_or_default())
-                    .any(|id| id.as_str() == Some(identifier))
-            })
-            .collect();
-        ResponseTemplate::new(200).set_body_json(found)
     }
 
     /// Serves pages, expecting `list_calls` list calls and `lookups` lookups.
@@ -108,7 +48,7 @@ impl Identities {
         Mock::given(method("GET"))
             .and(path("/admin/identities"))
             .and(query_param_is_missing("credentials_identifier"))
-            .respond_with(self.clone())
+            .respond_with(self.fake.clone())
             .expect(list_calls)
             .named("list identities")
             .mount(kratos)
@@ -119,22 +59,11 @@ impl Identities {
                 "credentials_identifier",
                 "@",
             ))
-            .respond_with(self.clone())
+            .respond_with(self.fake.clone())
             .expect(lookups)
             .named("credentials_identifier lookups")
             .mount(kratos)
             .await;
-    }
-}
-
-impl Respond for Identities {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let query: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
-        let answer = match query.get("credentials_identifier") {
-            Some(identifier) => self.lookup(identifier),
-            None => self.page(&query),
-        };
-        answer.set_delay(self.delay)
     }
 }
 

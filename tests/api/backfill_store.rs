@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use identity_link_adapters::conformance::backfill::{backfill_store, BackfillSubjects};
 use identity_link_adapters::postgres::{
     PostgresAuditLog, PostgresUserStore, PostgresWriteBackQueue,
 };
@@ -13,6 +12,7 @@ use identity_link_ports::{
     AuthId, BackfillStore, ResolutionStatus, RunEnd, RunId, RunPlan, RunState, Strategy, UserId,
     Verdict,
 };
+use identity_link_testing::conformance::backfill::{backfill_store, BackfillSubjects};
 use serde_json::json;
 use uuid::Uuid;
 

@@ -1,10 +1,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use identity_link_adapters::conformance;
+use identity_link_adapters::fixture::FixtureIdentities;
+use identity_link_adapters::kratos::{identity_from_json, KratosAdmin, KratosSettings};
 use identity_link_adapters::postgres::{
     self, PgPool, PostgresAuditLog, PostgresSettings, PostgresUserStore,
 };
+use identity_link_testing::{conformance, FakeKratos};
 
 use crate::helpers::TestDb;
 
@@ -102,4 +104,44 @@ async fn the_postgres_write_back_queue_passes_the_conformance_suite_without_the_
     let db = TestDb::create().await;
     let pool = migrated_pool_with(&db, false).await;
     conformance::write_back_queue(Arc::new(postgres::PostgresWriteBackQueue::new(pool))).await;
+}
+
+#[tokio::test]
+async fn the_fixture_identities_pass_the_identity_provider_suite() {
+    let identities = conformance::provider_identities()
+        .into_iter()
+        .map(|identity| identity_from_json(identity).expect("the set reads as identities"))
+        .collect();
+    let fixture = FixtureIdentities::from_identities(identities, "the conformance set");
+    conformance::identity_provider(Arc::new(fixture)).await;
+}
+
+/// The Kratos adapter against the fake Kratos serving the conformance set.
+async fn kratos_on(fake: &FakeKratos) -> (KratosAdmin, identity_link_testing::RunningFake) {
+    let running = fake.serve(0).await.expect("the fake Kratos listens");
+    let kratos = KratosAdmin::new(KratosSettings {
+        admin_url: url::Url::parse(&running.uri()).expect("the fake's URL"),
+        token: None,
+        timeout: Duration::from_secs(5),
+        retries: 0,
+        backoff: Duration::from_millis(10),
+    })
+    .expect("client");
+    (kratos, running)
+}
+
+#[tokio::test]
+async fn the_kratos_adapter_passes_the_identity_provider_suite_against_the_fake_kratos() {
+    let fake = FakeKratos::listed(conformance::provider_identities());
+    let (kratos, _running) = kratos_on(&fake).await;
+    conformance::identity_provider(Arc::new(kratos)).await;
+    assert!(fake.stats().list_calls > 0 && fake.stats().patch_calls > 0);
+}
+
+#[tokio::test]
+async fn the_kratos_adapter_passes_the_identity_provider_suite_when_a_full_page_links_an_empty_one()
+{
+    let fake = FakeKratos::listed(conformance::provider_identities()).next_after_full_page();
+    let (kratos, _running) = kratos_on(&fake).await;
+    conformance::identity_provider(Arc::new(kratos)).await;
 }

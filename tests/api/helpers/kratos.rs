@@ -1,43 +1,13 @@
-//! A Kratos admin API served by wiremock, shaped like Kratos's OpenAPI document.
+//! Kratos's admin API on a test's wiremock server, shaped like Kratos's OpenAPI
+//! document: single answers, and pages from the shared fake Kratos, each with
+//! the calls the test expects.
 
+pub use identity_link_testing::kratos_json::{error, identity};
+use identity_link_testing::FakeKratos;
 use serde_json::{json, Value};
 use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-/// An identity in Kratos's JSON format.
-pub fn identity(id: Uuid, email: &str, verified: bool) -> Value {
-    json!({
-        "id": id,
-        "schema_id": "default",
-        "schema_url": "http://kratos.test/schemas/ZGVmYXVsdA",
-        "state": "active",
-        "state_changed_at": "2026-01-01T00:00:00Z",
-        "traits": {
-            "email": email,
-            "name": {"first": "Test", "last": "User"}
-        },
-        "verifiable_addresses": [{
-            "id": Uuid::new_v4(),
-            "value": email,
-            "verified": verified,
-            "via": "email",
-            "status": if verified { "completed" } else { "sent" }
-        }],
-        "recovery_addresses": [{"id": Uuid::new_v4(), "value": email, "via": "email"}],
-        "credentials": {
-            "password": {"type": "password", "identifiers": [email.to_lowercase()], "version": 0}
-        },
-        "metadata_public": null,
-        "created_at": "2026-01-01T00:00:00Z",
-        "updated_at": "2026-01-01T00:00:00Z"
-    })
-}
-
-/// Kratos's error body.
-pub fn error(code: u16, status: &str, message: &str) -> Value {
-    json!({"error": {"code": code, "status": status, "message": message}})
-}
 
 /// Serves `GET /admin/identities/{id}` with `identity`, expecting `times` calls.
 pub async fn serve_identity(
@@ -77,11 +47,11 @@ pub async fn serve_health(kratos: &MockServer) {
         .await;
 }
 
-/// Serves `GET /admin/identities` the way Kratos pages it: `page_size` identities
-/// per page whatever the client asks (it must ask for 500), ONE comma-joined
-/// `Link` header with `rel="first"` and, except on the last page, `rel="next"`
-/// carrying an opaque `page_token`. Each page is expected exactly once; returns
-/// how many pages there are.
+/// Serves `GET /admin/identities` from the fake Kratos, `page_size` identities
+/// per page whatever the client asks (it must ask for 500): keyset pages in the
+/// order given, ONE comma-joined `Link` header with `rel="first"` and, except on
+/// the last page, `rel="next"`. Each page is expected exactly once; returns how
+/// many pages there are.
 pub async fn serve_identity_pages(
     kratos: &MockServer,
     identities: &[Value],
@@ -89,40 +59,22 @@ pub async fn serve_identity_pages(
 ) -> usize {
     use wiremock::matchers::{query_param, query_param_is_missing};
 
-    let pages: Vec<&[Value]> = if identities.is_empty() {
-        vec![&[]]
-    } else {
-        identities.chunks(page_size).collect()
-    };
-    let token = |n: usize| format!("eyJwYWdlIjo{n}fQ");
-    let link = |n: usize| {
-        format!(
-            "</admin/identities?page_size={page_size}&page_token={}>",
-            token(n)
-        )
-    };
-    for (n, page) in pages.iter().enumerate() {
-        let mut header = format!("{}; rel=\"first\"", link(0));
-        if n + 1 < pages.len() {
-            header.push_str(&format!(",{}; rel=\"next\"", link(n + 1)));
-        }
+    let fake = FakeKratos::listed(identities.to_vec()).largest_page(page_size);
+    let tokens = fake.page_tokens(500);
+    let pages = tokens.len() + 1;
+    for token in std::iter::once(None).chain(tokens.into_iter().map(Some)) {
         let request = Mock::given(method("GET"))
             .and(path("/admin/identities"))
             .and(query_param("page_size", "500"));
-        let request = if n == 0 {
-            request.and(query_param_is_missing("page_token"))
-        } else {
-            request.and(query_param("page_token", token(n)))
+        let request = match token {
+            None => request.and(query_param_is_missing("page_token")),
+            Some(token) => request.and(query_param("page_token", token)),
         };
         request
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .insert_header("link", header.as_str())
-                    .set_body_json(page),
-            )
+            .respond_with(fake.clone())
             .expect(1)
             .mount(kratos)
             .await;
     }
-    pages.len()
+    pages
 }
