@@ -15,8 +15,3 @@
 pub mod inbound;
 pub mod process;
 pub mod usecases;
-
-// The paths the integration tests, benches and examples name.
-pub use inbound::{graphql, rest, serve};
-pub use process::{config, telemetry, wiring};
-pub use usecases::{app, backfill, call, link, metrics, reconcile, writeback};

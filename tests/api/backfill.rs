@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use identity_link::app::{App, Ports, Rules};
-use identity_link::backfill::BackfillOptions;
-use identity_link::metrics::Metrics;
+use identity_link::usecases::app::{App, Ports, Rules};
+use identity_link::usecases::backfill::BackfillOptions;
+use identity_link::usecases::metrics::Metrics;
 use identity_link_ports::{
     AuthId, IdentityError, IdentityPage, IdentityProvider, KratosIdentity, PageToken,
     ResolutionStatus, Strategy, UserId, UserStore,
@@ -316,10 +316,14 @@ async fn a_user_linked_while_the_run_examines_it_is_already_linked_and_keeps_its
         ..BackfillOptions::default()
     };
     let store = crate::backfill_fake::store(&app);
-    let summary =
-        identity_link::backfill::run(&raced, &store, &options, &identity_link::backfill::Silent)
-            .await
-            .expect("run");
+    let summary = identity_link::usecases::backfill::run(
+        &raced,
+        &store,
+        &options,
+        &identity_link::usecases::backfill::Silent,
+    )
+    .await
+    .expect("run");
 
     let (status, auth_id, _) = audit_of(&app, &summary, victim).await;
     assert_eq!(status, "already_linked");

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use identity_link::backfill::{self, BackfillOptions, RunSummary, Silent};
+use identity_link::usecases::backfill::{self, BackfillOptions, RunSummary, Silent};
 use identity_link_adapters::postgres::{self, PostgresSettings};
 use identity_link_adapters::postgres_backfill::PostgresBackfillStore;
 use identity_link_ports::UserId;

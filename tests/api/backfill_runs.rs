@@ -1,6 +1,6 @@
 //! Backfill runs over time: reruns, dry runs, reports and reverts.
 
-use identity_link::backfill::BackfillOptions;
+use identity_link::usecases::backfill::BackfillOptions;
 use identity_link_ports::{AuditQuery, AuthId, BackfillStore, ResolutionStatus, RunState, UserId};
 use uuid::Uuid;
 

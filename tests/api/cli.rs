@@ -62,7 +62,7 @@ async fn openapi_prints_the_generated_document() {
     assert_eq!(output.status.code(), Some(0));
     let printed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
     let generated: serde_json::Value =
-        serde_json::from_str(&identity_link::rest::openapi_json()).expect("JSON");
+        serde_json::from_str(&identity_link::inbound::rest::openapi_json()).expect("JSON");
     assert_eq!(printed, generated);
 }
 

@@ -213,7 +213,7 @@ fn the_server_has_two_probed_replicas_and_stops_within_its_grace_period() {
     let grace = pod["terminationGracePeriodSeconds"]
         .as_u64()
         .expect("a grace period");
-    let drain = identity_link::serve::DRAIN_TIMEOUT.as_secs();
+    let drain = identity_link::inbound::serve::DRAIN_TIMEOUT.as_secs();
     assert!(
         grace > pre_stop + drain,
         "grace {grace} s covers the preStop {pre_stop} s, the {drain} s drain and the audit flush"

@@ -3,7 +3,7 @@
 //! compare emails by the service's normal form, and the migration that
 //! introduces it reports the users it cannot give one.
 
-use identity_link::backfill::BackfillOptions;
+use identity_link::usecases::backfill::BackfillOptions;
 use identity_link_ports::{ResolutionStatus, UserFilter};
 use uuid::Uuid;
 

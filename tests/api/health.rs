@@ -100,8 +100,8 @@ async fn the_openapi_document_and_interactive_docs_are_served() {
 
 #[tokio::test]
 async fn with_an_internal_listener_the_public_one_hides_internal_routes() {
-    use identity_link::rest::Exposure;
-    use identity_link::serve;
+    use identity_link::inbound::rest::Exposure;
+    use identity_link::inbound::serve;
 
     let app = spawn_app().await;
     let public = serve::bind("127.0.0.1:0".parse().unwrap(), Exposure::Public)

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 #[test]
 fn the_committed_openapi_document_matches_the_code() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("openapi/openapi.json");
-    let generated = format!("{}\n", identity_link::rest::openapi_json());
+    let generated = format!("{}\n", identity_link::inbound::rest::openapi_json());
     if std::env::var_os("UPDATE_OPENAPI").is_some() {
         std::fs::write(&path, &generated).expect("write openapi/openapi.json");
     }
@@ -20,7 +20,7 @@ fn the_committed_openapi_document_matches_the_code() {
 #[test]
 fn the_document_describes_the_resolve_endpoint_and_its_errors() {
     let document: serde_json::Value =
-        serde_json::from_str(&identity_link::rest::openapi_json()).expect("JSON");
+        serde_json::from_str(&identity_link::inbound::rest::openapi_json()).expect("JSON");
     let resolve = &document["paths"]["/rest/internal/identity/resolve"]["post"];
     for status in ["200", "400", "404", "409", "413", "422", "503"] {
         assert!(resolve["responses"][status].is_object(), "missing {status}");

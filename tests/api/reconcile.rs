@@ -1,6 +1,8 @@
 //! Reconcile on Postgres against a paginated wiremock Kratos.
 
-use identity_link::reconcile::{reconcile, ReconcileError, ReconcileOptions, SyncOutcome};
+use identity_link::usecases::reconcile::{
+    reconcile, ReconcileError, ReconcileOptions, SyncOutcome,
+};
 use identity_link_ports::{AuthId, Email, NewUser, Profile, User, UserId};
 use serde_json::{json, Value};
 use uuid::Uuid;

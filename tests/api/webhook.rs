@@ -1,7 +1,7 @@
 //! The Kratos webhook: sign-ups linked, redeliveries answered alike, the
 //! secret enforced, pre-persist checks (more in `webhook_link`).
 
-use identity_link::config::Settings;
+use identity_link::process::config::Settings;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -336,7 +336,8 @@ async fn a_body_without_an_identity_is_bad_user_input() {
 
 #[test]
 fn the_openapi_document_describes_the_webhook_its_headers_and_refusals() {
-    let document: Value = serde_json::from_str(&identity_link::rest::openapi_json()).expect("JSON");
+    let document: Value =
+        serde_json::from_str(&identity_link::inbound::rest::openapi_json()).expect("JSON");
     let webhook = &document["paths"]["/rest/internal/kratos/webhook"]["post"];
     for status in ["200", "400", "401", "404", "409", "413", "422", "503"] {
         assert!(webhook["responses"][status].is_object(), "missing {status}");

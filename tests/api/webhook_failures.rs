@@ -2,7 +2,7 @@
 //! the recommended hooks in the background and does not retry them beyond its
 //! client's own attempts, so what they leave undone waits for `reconcile`.
 
-use identity_link::reconcile::{reconcile, ReconcileOptions};
+use identity_link::usecases::reconcile::{reconcile, ReconcileOptions};
 use serde_json::{json, Value};
 use uuid::Uuid;
 use wiremock::matchers::{method, path};

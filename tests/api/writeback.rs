@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use identity_link::call::CallContext;
-use identity_link::config::Settings;
+use identity_link::process::config::Settings;
+use identity_link::usecases::call::CallContext;
 use identity_link_ports::{AuditSource, AuthId, UserId};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -336,7 +336,8 @@ async fn a_write_back_whose_link_changed_meanwhile_is_skipped() {
     let app = spawn_writing_back().await;
     let context = CallContext::new(AuditSource::Admin);
     let auth_id = AuthId::new(Uuid::new_v4());
-    identity_link::writeback::after_link(&app.app, UserId::generate(), auth_id, &context).await;
+    identity_link::usecases::writeback::after_link(&app.app, UserId::generate(), auth_id, &context)
+        .await;
 
     eventually(
         &app,

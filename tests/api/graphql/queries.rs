@@ -136,7 +136,7 @@ async fn a_cursor_that_is_not_one_of_ours_is_bad_user_input() {
 #[tokio::test]
 async fn the_backfill_report_counts_users_per_status_of_one_run_or_of_all() {
     use crate::backfill_fake::{identity as kratos_identity, run, user, Identities};
-    use identity_link::backfill::BackfillOptions;
+    use identity_link::usecases::backfill::BackfillOptions;
 
     let app = spawn_admin_app().await;
     let query = "query($run: UUID) { adminBackfillReport(runId: $run) { status count } }";

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 #[test]
 fn the_committed_graphql_schema_matches_the_code() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("openapi/schema.graphql");
-    let generated = identity_link::graphql::sdl();
+    let generated = identity_link::inbound::graphql::sdl();
     if std::env::var_os("UPDATE_GRAPHQL_SCHEMA").is_some()
         || std::env::var_os("UPDATE_OPENAPI").is_some()
     {
@@ -25,6 +25,6 @@ async fn graphql_schema_prints_the_sdl_and_exits_0() {
     assert!(output.status.success());
     assert_eq!(
         crate::helpers::binary::stdout(&output),
-        identity_link::graphql::sdl()
+        identity_link::inbound::graphql::sdl()
     );
 }

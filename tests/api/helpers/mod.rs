@@ -14,12 +14,13 @@ pub mod tls_postgres;
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use identity_link::app::App;
-use identity_link::config::{IdentitySource, Settings};
-use identity_link::link::LinkPolicy;
-use identity_link::metrics::Metrics;
-use identity_link::rest::Exposure;
-use identity_link::{serve, wiring};
+use identity_link::inbound::rest::Exposure;
+use identity_link::inbound::serve;
+use identity_link::process::config::{IdentitySource, Settings};
+use identity_link::process::wiring;
+use identity_link::usecases::app::App;
+use identity_link::usecases::link::LinkPolicy;
+use identity_link::usecases::metrics::Metrics;
 use identity_link_ports::{AuthId, Email, NewUser, Profile, User, UserId};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -34,7 +35,9 @@ static TRACING: Once = Once::new();
 pub fn init_tracing() {
     TRACING.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            let _ = identity_link::telemetry::init(Some(identity_link::config::LogFormat::Pretty));
+            let _ = identity_link::process::telemetry::init(Some(
+                identity_link::process::config::LogFormat::Pretty,
+            ));
         }
     });
 }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use identity_link::config::Settings;
+use identity_link::process::config::Settings;
 use jrsonnet_evaluator::EvaluationState;
 use serde_json::{json, Value};
 use uuid::Uuid;
