@@ -17,6 +17,7 @@ mod tls;
 mod user_count;
 pub mod user_search;
 mod users;
+mod webhook_deliveries;
 
 pub use audit::PostgresAuditLog;
 pub use database::{parse_url, Database, DEFAULT_TIMEOUT};
@@ -27,8 +28,9 @@ pub use migrate::{
     migrate, migration_status, search_index_in_use, Migrated, MigrationState,
     MIGRATION_LOCK_TIMEOUT,
 };
-pub use outbox::{PostgresWebhookDeliveries, PostgresWriteBackQueue};
+pub use outbox::PostgresWriteBackQueue;
 pub use pool::{pool, Conn, PgPool, PostgresSettings, Retry};
 pub use prune::{prune_audit, PruneReport};
 pub use search_index::SearchIndex;
 pub use users::{user_from_row, PostgresUserStore};
+pub use webhook_deliveries::PostgresWebhookDeliveries;
