@@ -1,4 +1,5 @@
 //! Reconcile on Postgres against a paginated wiremock Kratos.
+//! (Over 300 lines: each scenario seeds users and Kratos pages in full and reads best whole.)
 
 use identity_link::reconcile::{reconcile, ReconcileError, ReconcileOptions, SyncOutcome};
 use identity_link_ports::{AuthId, Email, NewUser, Profile, User, UserId};
