@@ -1,4 +1,5 @@
 //! Backfill: what each user ends up with, under both strategies.
+//! (Over 300 lines: the cases of both strategies share one fake Kratos and read side by side.)
 
 use std::sync::Arc;
 

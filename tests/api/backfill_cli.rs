@@ -1,5 +1,6 @@
 //! `identity-link backfill` as operators run it: exit codes, JSON output,
 //! a run killed with SIGKILL and rerun, two runs started at once.
+//! (Over 300 lines: one command's cases, sharing its process and population helpers.)
 
 use std::collections::BTreeMap;
 use std::process::{Output, Stdio};

@@ -1,4 +1,5 @@
 //! Reconcile on Postgres against a paginated wiremock Kratos.
+//! (Over 300 lines: each scenario seeds users and Kratos pages in full and reads best whole.)
 
 use identity_link::usecases::reconcile::{
     reconcile, ReconcileError, ReconcileOptions, SyncOutcome,

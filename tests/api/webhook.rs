@@ -1,5 +1,6 @@
 //! The Kratos webhook: sign-ups linked, redeliveries answered alike, the
 //! secret enforced, pre-persist checks (more in `webhook_link`).
+//! (Over 300 lines: one endpoint's cases, with the delivery helpers other test modules share.)
 
 use identity_link::process::config::Settings;
 use serde_json::{json, Value};

@@ -1,6 +1,7 @@
 //! Write-back of links to Kratos's `external_id` (WRITE_BACK_EXTERNAL_ID):
 //! queued when a link is made, written by the background worker, never
 //! failing the link.
+//! (Over 300 lines: one worker's cases, sharing its Kratos answers and outbox polling.)
 
 use std::time::Duration;
 

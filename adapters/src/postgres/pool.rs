@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::{Manager, ManagerConfig, Object, RecyclingMethod, Runtime};
 use identity_link_ports::StoreError;
 
+use super::database::PooledConnect;
 use super::errors::pool_error;
 use super::sql::Sql;
-use super::{Database, PooledConnect};
+use super::Database;
 
 /// How to reach Postgres.
 #[derive(Clone)]

@@ -11,11 +11,9 @@ use identity_link_ports::{
 };
 use tokio::sync::OnceCell;
 use tokio_postgres::types::Type;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::sql::Param;
-use super::{search_index, store_error, user_count, user_search, PgPool};
+use super::{store_error, user_count, user_search, PgPool};
 
 /// The user columns every query returns, in the order `user_from_row` reads.
 macro_rules! user_columns {
@@ -24,6 +22,8 @@ macro_rules! user_columns {
     };
 }
 
+mod import;
+mod reads;
 mod writes;
 
 /// Runs a change of one user and its record (see [`record_on`]) in one
@@ -50,6 +50,7 @@ macro_rules! in_recorded_transaction {
     }};
 }
 
+pub use reads::user_from_row;
 use writes::{create_on, record_on, set_link_on, update_profile_on};
 
 const BY_AUTH_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE auth_id = $1");
@@ -64,39 +65,6 @@ const BY_EMAIL: &str = concat!(
     user_columns!(),
     " FROM users WHERE email_normalized = $1"
 );
-// ON CONFLICT DO NOTHING skips emails already present (the unique index on
-// the normal form); one statement, so a batch is all-or-nothing.
-const IMPORT: &str =
-    "INSERT INTO users (id, email, first_name, last_name, avatar_url, email_normalized)
-     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-     ON CONFLICT DO NOTHING";
-/// Reads a row of the user columns.
-///
-/// # Errors
-/// When a column is missing or the stored email is not valid.
-pub fn user_from_row(row: &Row) -> Result<User, StoreError> {
-    let email: String = row.try_get("email").map_err(store_error)?;
-    let email = Email::new(&email).map_err(|error| {
-        StoreError::Unknown(anyhow::anyhow!("stored email is not valid: {error}"))
-    })?;
-    let text = |column| {
-        row.try_get::<_, Option<String>>(column)
-            .map_err(store_error)
-    };
-    Ok(User {
-        id: UserId::new(row.try_get("id").map_err(store_error)?),
-        email,
-        first_name: text("first_name")?,
-        last_name: text("last_name")?,
-        avatar_url: text("avatar_url")?,
-        auth_id: row
-            .try_get::<_, Option<Uuid>>("auth_id")
-            .map_err(store_error)?
-            .map(AuthId::new),
-        created_at: row.try_get("created_at").map_err(store_error)?,
-        linked_at: row.try_get("linked_at").map_err(store_error)?,
-    })
-}
 
 /// Users in Postgres.
 #[derive(Clone)]
@@ -112,63 +80,6 @@ impl PostgresUserStore {
             pool,
             trigram: Arc::new(OnceCell::new()),
         }
-    }
-
-    async fn trigram(&self) -> Result<bool, StoreError> {
-        self.trigram
-            .get_or_try_init(|| async {
-                let conn = self.pool.get().await?;
-                Ok::<_, StoreError>(
-                    search_index::in_use(&conn)
-                        .await
-                        .map_err(StoreError::Unknown)?
-                        == search_index::SearchIndex::Trigram,
-                )
-            })
-            .await
-            .copied()
-    }
-
-    /// The rows of a read, run once more on a fresh connection if its session fails.
-    async fn read(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, StoreError> {
-        self.read_as(false, sql, params).await
-    }
-
-    /// As [`Self::read`], the statement unnamed whatever the settings.
-    async fn read_unnamed(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, StoreError> {
-        self.read_as(true, sql, params).await
-    }
-
-    async fn read_as(
-        &self,
-        unnamed: bool,
-        sql: &str,
-        params: &[Param<'_>],
-    ) -> Result<Vec<Row>, StoreError> {
-        let mut retry = self.pool.retry();
-        loop {
-            let conn = retry.connection().await?;
-            let statements = if unnamed {
-                conn.sql().unnamed()
-            } else {
-                conn.sql()
-            };
-            let rows = statements
-                .query(&*conn, sql, params)
-                .await
-                .map_err(store_error);
-            if !retry.again(conn, &rows) {
-                return rows;
-            }
-        }
-    }
-
-    async fn one_user(&self, sql: &str, param: &Param<'_>) -> Result<Option<User>, StoreError> {
-        self.read(sql, std::slice::from_ref(param))
-            .await?
-            .first()
-            .map(user_from_row)
-            .transpose()
     }
 }
 
@@ -260,51 +171,7 @@ impl UserStore for PostgresUserStore {
 
     #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]
     async fn import(&self, users: Vec<NewUser>) -> Result<ImportOutcome, StoreError> {
-        if users.is_empty() {
-            return Ok(ImportOutcome::default());
-        }
-        let ids: Vec<Uuid> = users.iter().map(|user| user.id.as_uuid()).collect();
-        let emails: Vec<&str> = users
-            .iter()
-            .map(|user| user.profile.email.as_str())
-            .collect();
-        let normalized: Vec<&str> = users
-            .iter()
-            .map(|user| user.profile.email.normalized())
-            .collect();
-        let first_names: Vec<Option<&str>> = users
-            .iter()
-            .map(|user| user.profile.first_name.as_deref())
-            .collect();
-        let last_names: Vec<Option<&str>> = users
-            .iter()
-            .map(|user| user.profile.last_name.as_deref())
-            .collect();
-        let avatars: Vec<Option<&str>> = users
-            .iter()
-            .map(|user| user.profile.avatar_url.as_deref())
-            .collect();
-        let conn = self.pool.get().await?;
-        let added = conn
-            .sql()
-            .execute(
-                &*conn,
-                IMPORT,
-                &[
-                    (&ids, Type::UUID_ARRAY),
-                    (&emails, Type::TEXT_ARRAY),
-                    (&first_names, Type::TEXT_ARRAY),
-                    (&last_names, Type::TEXT_ARRAY),
-                    (&avatars, Type::TEXT_ARRAY),
-                    (&normalized, Type::TEXT_ARRAY),
-                ],
-            )
-            .await
-            .map_err(store_error)?;
-        Ok(ImportOutcome {
-            added,
-            skipped: users.len() as u64 - added,
-        })
+        import::import(&self.pool, &users).await
     }
 
     #[tracing::instrument(skip_all, fields(otel.kind = "client", db.system.name = "postgresql"))]

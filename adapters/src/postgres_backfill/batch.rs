@@ -1,23 +1,22 @@
-//! One batch: links (compare-and-set) and audit rows in one transaction.
-//! (Longer than most files: the batch transaction and its race handling read
-//! best in one place.)
+//! One batch: links (compare-and-set) and audit rows in one transaction,
+//! retried after a lost race (`races`), a deadlock or a dropped connection.
+
+mod races;
+mod writes;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use deadpool_postgres::Transaction;
-use identity_link_ports::decision::backfill_recheck;
-use identity_link_ports::{
-    AuditSource, AuthId, ResolutionStatus, RunId, StoreError, UserId, Verdict,
-};
+use identity_link_ports::{AuthId, ResolutionStatus, RunId, StoreError, Verdict};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::column;
-use crate::postgres::outbox::enqueue_many_on;
-use crate::postgres::sql::Sql;
 use crate::postgres::{store_error, violated_constraint, PgPool, AUTH_ID_KEY};
+use identity_link_ports::decision::backfill_recheck;
+use races::{linked_meanwhile, mark_conflicts};
+use writes::{insert_audit, link, queue_write_backs};
 
 /// Attempts per batch: a lost race on an identity, a deadlock or a dropped
 /// connection each cost one.
@@ -84,46 +83,6 @@ pub(super) async fn apply(
     }
 }
 
-/// After losing a race on the unique constraint: each contested verdict is
-/// decided again by the link rule on what the store holds now (the identity
-/// linked to another user becomes a conflict). The store does not judge: it
-/// supplies the facts and records the decision.
-async fn mark_conflicts(pool: &PgPool, verdicts: &mut [Verdict]) -> Result<(), StoreError> {
-    let wanted: Vec<Uuid> = to_link(verdicts).map(|(_, auth)| auth).collect();
-    let conn = pool.get().await?;
-    let owners: HashMap<Uuid, Uuid> = conn
-        .sql()
-        .query(
-            &*conn,
-            "SELECT auth_id, id FROM users WHERE auth_id = ANY($1)",
-            &[(&wanted, Type::UUID_ARRAY)],
-        )
-        .await
-        .map_err(store_error)?
-        .iter()
-        .map(|row| Ok((column(row, 0)?, column(row, 1)?)))
-        .collect::<Result<_, StoreError>>()?;
-    for verdict in verdicts.iter_mut() {
-        let Some(auth_id) = verdict
-            .auth_id
-            .filter(|_| verdict.status == ResolutionStatus::Linked)
-        else {
-            continue;
-        };
-        let owner = owners
-            .get(&auth_id.as_uuid())
-            .map(|owner| UserId::new(*owner));
-        let status = backfill_recheck(verdict.user, auth_id, owner, None);
-        if status == ResolutionStatus::Conflict {
-            verdict.status = status;
-            verdict.detail = owner.map(|owner| {
-                format!("the identity was linked to user {owner} while the run examined this user")
-            });
-        }
-    }
-    Ok(())
-}
-
 fn to_link(verdicts: &[Verdict]) -> impl Iterator<Item = (Uuid, Uuid)> + '_ {
     verdicts.iter().filter_map(|verdict| match verdict {
         Verdict {
@@ -134,12 +93,6 @@ fn to_link(verdicts: &[Verdict]) -> impl Iterator<Item = (Uuid, Uuid)> + '_ {
         } => Some((user.as_uuid(), auth_id.as_uuid())),
         _ => None,
     })
-}
-
-fn linked_meanwhile(verdict: &mut Verdict, current: Uuid) {
-    verdict.status = ResolutionStatus::AlreadyLinked;
-    verdict.auth_id = Some(AuthId::new(current));
-    verdict.detail = Some("linked meanwhile, by something other than this run".into());
 }
 
 async fn try_apply(
@@ -239,117 +192,10 @@ async fn try_apply(
     Ok(recorded)
 }
 
-/// Links where the user is still unlinked, each link with its `identity_audit`
-/// event (source `backfill`, action `linked`, the run as correlation id);
-/// returns the users linked.
-const LINK_SQL: &str = "WITH linked AS (
-        UPDATE users
-           SET auth_id = p.auth_id, linked_at = now(), updated_at = now()
-          FROM unnest($1::uuid[], $2::uuid[]) AS p(id, auth_id)
-         WHERE users.id = p.id AND users.auth_id IS NULL
-        RETURNING users.id, users.auth_id),
-    audited AS (
-        INSERT INTO identity_audit
-               (correlation_id, occurred_at, source, action, outcome, auth_id, user_id, actor, detail)
-        SELECT $3, now(), 'backfill', 'linked', 'ok', linked.auth_id, linked.id, NULL, $4
-          FROM linked)
-    SELECT id FROM linked";
-
-async fn link(
-    sql: &Sql,
-    tx: &Transaction<'_>,
-    run: RunId,
-    users: &[Uuid],
-    auth_ids: &[Uuid],
-) -> Result<HashSet<Uuid>, Failure> {
-    let detail = serde_json::json!({ "run_id": run.as_uuid() });
-    Ok(sql
-        .query(
-            tx,
-            LINK_SQL,
-            &[
-                (&users, Type::UUID_ARRAY),
-                (&auth_ids, Type::UUID_ARRAY),
-                (&run.as_uuid(), Type::UUID),
-                (&detail, Type::JSONB),
-            ],
-        )
-        .await
-        .map_err(classify)?
-        .iter()
-        .map(|row| column(row, 0))
-        .collect::<Result<_, StoreError>>()?)
-}
-
-/// Queues the write-back of each link made (`updated` of `users`), in the batch's transaction.
-async fn queue_write_backs(
-    sql: &Sql,
-    tx: &Transaction<'_>,
-    run: RunId,
-    users: &[Uuid],
-    auth_ids: &[Uuid],
-    updated: &HashSet<Uuid>,
-) -> Result<(), Failure> {
-    let (linked_auth, linked_users): (Vec<Uuid>, Vec<Uuid>) = users
-        .iter()
-        .zip(auth_ids)
-        .filter(|(user, _)| updated.contains(*user))
-        .map(|(user, auth_id)| (*auth_id, *user))
-        .unzip();
-    if linked_auth.is_empty() {
-        return Ok(());
-    }
-    enqueue_many_on(
-        sql,
-        tx,
-        &linked_auth,
-        &linked_users,
-        run.as_uuid(),
-        AuditSource::Backfill,
-    )
-    .await
-    .map_err(classify)
-}
-
-async fn insert_audit(
-    sql: &Sql,
-    tx: &Transaction<'_>,
-    run: RunId,
-    recorded: &[Verdict],
-) -> Result<(), Failure> {
-    if recorded.is_empty() {
-        return Ok(());
-    }
-    let users: Vec<Uuid> = recorded.iter().map(|v| v.user.as_uuid()).collect();
-    let emails: Vec<&str> = recorded.iter().map(|v| v.email.as_str()).collect();
-    let auth_ids: Vec<Option<Uuid>> = recorded
-        .iter()
-        .map(|v| v.auth_id.map(|id| id.as_uuid()))
-        .collect();
-    let statuses: Vec<&str> = recorded.iter().map(|v| v.status.as_str()).collect();
-    let details: Vec<Option<&str>> = recorded.iter().map(|v| v.detail.as_deref()).collect();
-    sql.execute(
-        tx,
-        "INSERT INTO user_authid_backfill_audit
-                (run_id, user_id, email, auth_id, resolution_status, detail, examined_at)
-         SELECT $1, t.*, now()
-           FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[]) AS t",
-        &[
-            (&run.as_uuid(), Type::UUID),
-            (&users, Type::UUID_ARRAY),
-            (&emails, Type::TEXT_ARRAY),
-            (&auth_ids, Type::UUID_ARRAY),
-            (&statuses, Type::TEXT_ARRAY),
-            (&details, Type::TEXT_ARRAY),
-        ],
-    )
-    .await
-    .map_err(classify)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
+    use identity_link_ports::UserId;
+
     use super::*;
 
     fn verdict(status: ResolutionStatus, auth: Option<Uuid>) -> Verdict {

@@ -1,19 +1,22 @@
 //! A run's session: lock, run row, staging table, and the walk over users.
 
+mod facts;
+
 use std::pin::Pin;
 
 use async_trait::async_trait;
 use futures::StreamExt;
 use identity_link_ports::{
-    AuthId, BackfillSession, BeginError, CandidateFacts, ResolutionStatus, RunEnd, RunPlan,
-    StagedKey, StoreError, Strategy, UserFacts, UserId, UserRef,
+    BackfillSession, BeginError, ResolutionStatus, RunEnd, RunPlan, StagedKey, StoreError,
+    Strategy, UserFacts, UserId, UserRef,
 };
 use serde_json::{Map, Value};
-use tokio_postgres::{Client, Row, RowStream, Statement};
+use tokio_postgres::{Client, RowStream, Statement};
 use uuid::Uuid;
 
 use super::{column, connect, lock, BACKFILL_LOCK_KEY};
 use crate::postgres::store_error;
+use facts::{facts_for_sql, facts_row, fold, walk_sql};
 
 /// Temporary tables live in session-local buffers; a generous limit keeps a
 /// large staging table in memory (it spills to disk beyond). Must be set
@@ -31,43 +34,6 @@ const SESSION_SETUP: &str = "SET temp_buffers = '128MB'; SET work_mem = '64MB';
 /// Lookups stage a few rows per batch and read them back by key: index them.
 const LOOKUP_INDEXES: &str = "CREATE INDEX ON backfill_stage (email_key);
     CREATE INDEX ON backfill_stage (auth_id);";
-
-/// Candidate columns shared by both walks. Only an identity with several
-/// addresses can match several users (emails are unique per user), so
-/// claimants are counted for those alone.
-const FACTS_COLUMNS: &str = "s.id, s.email, s.auth_id,
-    c.auth_id, c.verified, c.active, c.usable, owner.id, cl.claimants";
-
-/// Every unlinked user with its candidates: set-based (hash joins), streamed.
-fn walk_sql() -> String {
-    format!(
-        "SELECT {FACTS_COLUMNS}
-           FROM users s
-           LEFT JOIN backfill_stage c ON c.email_key = s.email_normalized
-           LEFT JOIN users owner ON owner.auth_id = c.auth_id
-           LEFT JOIN (SELECT st.auth_id, count(DISTINCT u.id) AS claimants
-                        FROM backfill_stage st JOIN users u ON u.email_normalized = st.email_key
-                       WHERE st.keys > 1
-                       GROUP BY st.auth_id) cl ON cl.auth_id = c.auth_id
-          WHERE s.auth_id IS NULL
-          ORDER BY s.id"
-    )
-}
-
-/// Given users with their candidates: index lookups.
-fn facts_for_sql() -> String {
-    format!(
-        "SELECT {FACTS_COLUMNS}
-           FROM users s
-           LEFT JOIN backfill_stage c ON c.email_key = s.email_normalized
-           LEFT JOIN users owner ON owner.auth_id = c.auth_id
-           LEFT JOIN LATERAL (SELECT count(DISTINCT u.id) AS claimants
-                                FROM backfill_stage st JOIN users u ON u.email_normalized = st.email_key
-                               WHERE st.auth_id = c.auth_id AND c.keys > 1) cl ON true
-          WHERE s.id = ANY($1)
-          ORDER BY s.id"
-    )
-}
 
 const STAGE_SQL: &str =
     "INSERT INTO backfill_stage (email_key, auth_id, verified, active, usable, keys)
@@ -131,56 +97,6 @@ impl PostgresSession {
             stage_statement: None,
         })
     }
-}
-
-type FactsRow = (UserId, String, Option<AuthId>, Option<CandidateFacts>);
-
-fn facts_row(row: &Row) -> Result<FactsRow, StoreError> {
-    let uuid = |index| row.try_get::<_, Option<Uuid>>(index).map_err(store_error);
-    let user = UserId::new(row.try_get(0).map_err(store_error)?);
-    let email: String = row.try_get(1).map_err(store_error)?;
-    let current = uuid(2)?.map(AuthId::new);
-    let candidate = match uuid(3)? {
-        None => None,
-        Some(auth_id) => Some(CandidateFacts {
-            auth_id: AuthId::new(auth_id),
-            verified: row.try_get(4).map_err(store_error)?,
-            active: row.try_get(5).map_err(store_error)?,
-            usable: row.try_get(6).map_err(store_error)?,
-            linked_to: uuid(7)?.map(UserId::new),
-            claimants: row
-                .try_get::<_, Option<i64>>(8)
-                .map_err(store_error)?
-                .map_or(1, |n| u32::try_from(n).unwrap_or(u32::MAX)),
-        }),
-    };
-    Ok((user, email, current, candidate))
-}
-
-/// Adds a row to `pending` when it is about the same user; otherwise returns
-/// the finished user and starts the next one.
-fn fold(
-    pending: &mut Option<UserFacts>,
-    (user, email, current, candidate): FactsRow,
-) -> Option<UserFacts> {
-    if let Some(facts) = pending.as_mut().filter(|facts| facts.user == user) {
-        if let Some(candidate) = candidate {
-            if !facts
-                .candidates
-                .iter()
-                .any(|c| c.auth_id == candidate.auth_id)
-            {
-                facts.candidates.push(candidate);
-            }
-        }
-        return None;
-    }
-    pending.replace(UserFacts {
-        user,
-        email,
-        current,
-        candidates: candidate.into_iter().collect(),
-    })
 }
 
 #[async_trait]
