@@ -1,75 +1,25 @@
 //! Backfill runs kept in process memory, over a [`MemoryUserStore`]'s users.
 
 mod batch;
+pub(super) mod runs;
 mod session;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use identity_link_ports::{
     AuditEvent, AuditOutcome, AuditSource, BackfillSession, BackfillStore, BeginError, ReportError,
     ResolutionStatus, RevertError, RevertOutcome, RunId, RunPlan, RunReport, RunState, StatusCount,
-    StoreError, Strategy, UserId, Verdict,
+    StoreError, Verdict,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::state::Shared;
 use super::MemoryUserStore;
-
-/// A recorded run (`user_authid_backfill_runs` in Postgres).
-struct RunRecord {
-    id: RunId,
-    strategy: Strategy,
-    options: Value,
-    started_at: DateTime<Utc>,
-    finished_at: Option<DateTime<Utc>>,
-    state: RunState,
-    failure: Option<String>,
-}
-
-/// What a run recorded for one user (`user_authid_backfill_audit`).
-struct AuditRow {
-    run: RunId,
-    verdict: Verdict,
-    /// For a `linked` row, the `linked_at` the batch gave the link.
-    examined_at: DateTime<Utc>,
-    reverted_at: Option<DateTime<Utc>>,
-}
-
-/// Who holds the backfill lock.
-struct Holder {
-    run: RunId,
-    /// As `Busy` names it.
-    description: String,
-}
-
-/// Every run, its audit rows and the lock, shared by the stores over one
-/// user store.
-#[derive(Default)]
-pub(super) struct Runs {
-    /// In the order they started.
-    runs: Vec<RunRecord>,
-    audit: Vec<AuditRow>,
-    /// `(run, user)` of every audit row: the audit's primary key.
-    recorded: HashSet<(RunId, UserId)>,
-    holder: Option<Holder>,
-}
-
-impl Runs {
-    fn run_mut(&mut self, id: RunId) -> Option<&mut RunRecord> {
-        self.runs.iter_mut().find(|run| run.id == id)
-    }
-
-    /// Releases the lock when `run` holds it.
-    fn release(&mut self, run: RunId) {
-        if self.holder.as_ref().is_some_and(|holder| holder.run == run) {
-            self.holder = None;
-        }
-    }
-}
+use runs::{AuditRow, Holder, RunRecord};
 
 /// Backfill runs in process memory with the semantics of the Postgres store:
 /// one run or revert at a time (`Busy`), batches applied at once with their

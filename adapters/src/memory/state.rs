@@ -9,7 +9,7 @@ use identity_link_ports::{
     AuthId, ChangeRecord, CreateLinkedError, LinkError, NewUser, Profile, User, UserId,
 };
 
-use super::backfill::Runs;
+use super::backfill::runs::Runs;
 use super::{MemoryAuditLog, MemoryWriteBackQueue};
 
 /// Users by id, with the indexes the unique constraints of Postgres keep.

@@ -11,7 +11,7 @@ use identity_link_ports::{
 };
 use serde_json::json;
 
-use super::{AuditRow, Runs};
+use super::runs::{AuditRow, Runs};
 use crate::memory::state::{Shared, Users};
 
 fn linked_meanwhile(verdict: &mut Verdict, current: AuthId) {

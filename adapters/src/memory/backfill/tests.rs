@@ -3,6 +3,7 @@
 use identity_link_ports::{
     AuthId, Email, NewUser, Profile, ResolutionStatus, RunEnd, RunPlan, RunState, UserStore,
 };
+use identity_link_ports::{Strategy, UserId};
 use serde_json::json;
 use uuid::Uuid;
 
