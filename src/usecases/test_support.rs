@@ -5,7 +5,12 @@ use std::sync::Arc;
 
 use identity_link_adapters::fixture::FixtureIdentities;
 use identity_link_adapters::memory::{MemoryAuditLog, MemoryUserStore, MemoryWebhookDeliveries};
-use identity_link_ports::{AuthId, Email, NewUser, Profile, User, UserId, UserStore};
+use identity_link_ports::{
+    AuthId, Email, IdentityState, KratosIdentity, NewUser, Profile, User, UserId, UserStore,
+    VerifiableAddress,
+};
+use serde_json::json;
+use uuid::Uuid;
 
 use crate::usecases::app::{App, Ports, Rules};
 use crate::usecases::metrics::Metrics;
@@ -56,4 +61,21 @@ pub async fn seed_user(store: &dyn UserStore, email: &str, auth_id: Option<AuthI
         })
         .await
         .expect("seed a user")
+}
+
+/// An active identity holding `email` as its trait, its one address (`verified` or
+/// not) and its password identifier (lowercased, as Kratos stores identifiers).
+pub fn identity(email: &str, verified: bool) -> KratosIdentity {
+    KratosIdentity {
+        id: AuthId::new(Uuid::new_v4()),
+        state: IdentityState::Active,
+        traits: json!({"email": email, "name": {"first": "Ada", "last": "Lovelace"}}),
+        verifiable_addresses: vec![VerifiableAddress {
+            value: email.to_owned(),
+            verified,
+            via: "email".into(),
+        }],
+        credential_identifiers: vec![email.trim().to_lowercase()],
+        external_id: None,
+    }
 }

@@ -3,31 +3,12 @@
 mod raced;
 
 use identity_link_adapters::memory::MemoryBackfillStore;
-use identity_link_ports::{
-    AuditSource, AuthId, IdentityState, KratosIdentity, RunPlan, UserId, UserStore,
-    VerifiableAddress,
-};
+use identity_link_ports::{AuditSource, AuthId, KratosIdentity, RunPlan, UserId, UserStore};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::*;
 use crate::usecases::app::Rules;
-use crate::usecases::test_support::{memory_world, seed_user, MemoryWorld};
-
-fn identity(email: &str, verified: bool) -> KratosIdentity {
-    KratosIdentity {
-        id: AuthId::new(Uuid::new_v4()),
-        state: IdentityState::Active,
-        traits: json!({"email": email, "name": {"first": "Ada", "last": "Lovelace"}}),
-        verifiable_addresses: vec![VerifiableAddress {
-            value: email.to_owned(),
-            verified,
-            via: "email".into(),
-        }],
-        credential_identifiers: vec![email.trim().to_lowercase()],
-        external_id: None,
-    }
-}
+use crate::usecases::test_support::{identity, memory_world, seed_user, MemoryWorld};
 
 /// Kratos holds `identity`; returns its id.
 fn kratos_has(world: &MemoryWorld, identity: KratosIdentity) -> AuthId {

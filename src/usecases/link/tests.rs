@@ -1,27 +1,12 @@
 use std::sync::Arc;
 
 use identity_link_adapters::memory::MemoryUserStore;
-use identity_link_ports::{IdentityState, VerifiableAddress};
+use identity_link_ports::IdentityState;
 use serde_json::json;
-use uuid::Uuid;
 
 use super::*;
 use crate::usecases::call::CallContext;
-
-fn identity(email: &str, verified: bool) -> KratosIdentity {
-    KratosIdentity {
-        id: AuthId::new(Uuid::new_v4()),
-        state: IdentityState::Active,
-        traits: json!({"email": email, "name": {"first": "Ada", "last": "Lovelace"}}),
-        verifiable_addresses: vec![VerifiableAddress {
-            value: email.to_owned(),
-            verified,
-            via: "email".into(),
-        }],
-        credential_identifiers: vec![email.to_owned()],
-        external_id: None,
-    }
-}
+use crate::usecases::test_support::identity;
 
 static CONTEXT: std::sync::LazyLock<CallContext> =
     std::sync::LazyLock::new(|| CallContext::new(identity_link_ports::AuditSource::Resolve));
