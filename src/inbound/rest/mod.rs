@@ -109,7 +109,9 @@ pub fn routes(
             MAX_OTHER_BODY_BYTES,
         ))
         .data(app)
-        .data(webhook::WebhookSecret(settings.webhook_secret.clone()))
+        .data(webhook::WebhookSecret(
+            settings.webhook_secret.clone().map(Arc::new),
+        ))
         .with(timeout::RequestTimeout(request_timeout))
         .with(correlation::Correlation)
         .with(trace::ServerSpan)

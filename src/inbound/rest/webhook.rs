@@ -162,7 +162,7 @@ fn guard<E: Endpoint + 'static>(ep: E) -> impl Endpoint {
 
 /// The shared secret Kratos sends in `X-Webhook-Secret` (`WEBHOOK_SECRET`), when one is set.
 #[derive(Clone)]
-pub struct WebhookSecret(pub Option<SecretString>);
+pub struct WebhookSecret(pub Option<Arc<SecretString>>);
 
 /// Refuses, before the body is read, a call without the configured secret.
 fn require_webhook_secret<E: Endpoint + 'static>(ep: E) -> impl Endpoint {
