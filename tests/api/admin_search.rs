@@ -110,3 +110,42 @@ async fn a_fragment_of_an_email_or_a_name_finds_its_users_in_id_order() {
         .iter()
         .all(|user| user.id.as_uuid() > last.unwrap().as_uuid()));
 }
+
+#[tokio::test]
+async fn pages_smaller_than_the_planning_floor_hold_exactly_their_users() {
+    // Searches are planned with a LIMIT of at least 51 (`user_search::LIMIT_FLOOR`);
+    // the rows beyond the page must be dropped and still tell that more follow.
+    let app = app_with_users().await;
+    let search = UserFilter {
+        linked: None,
+        search: Some("SER2999".to_owned()),
+    };
+    let everyone = app.app.users.list(&search, None, 50).await.unwrap();
+    assert_eq!(everyone.users.len(), 11);
+    assert!(!everyone.has_more);
+
+    let mut walked = Vec::new();
+    let mut after = None;
+    loop {
+        let page = app.app.users.list(&search, after, 1).await.unwrap();
+        assert!(
+            page.users.len() <= 1,
+            "a page of one held {}",
+            page.users.len()
+        );
+        walked.extend(page.users.iter().map(|user| user.id));
+        after = page.users.last().map(|user| user.id);
+        if !page.has_more {
+            break;
+        }
+    }
+    let expected: Vec<UserId> = everyone.users.iter().map(|user| user.id).collect();
+    assert_eq!(
+        walked, expected,
+        "pages of one walk the same users in id order"
+    );
+
+    let ten = app.app.users.list(&search, None, 10).await.unwrap();
+    assert_eq!(ten.users.len(), 10);
+    assert!(ten.has_more);
+}

@@ -198,7 +198,9 @@ impl UserStore for PostgresUserStore {
             }
             Some(search) => {
                 let query = user_search::search(user_columns!(), search, self.trigram().await?);
+                let search_limit = limit_plus_one.max(user_search::LIMIT_FLOOR);
                 let mut params = page.to_vec();
+                params[2] = (&search_limit, Type::INT8);
                 params.push((&query.names, Type::TEXT));
                 params.push((&query.email, Type::TEXT));
                 // Unnamed, so that it is planned with its patterns: a generic
