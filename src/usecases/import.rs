@@ -5,8 +5,10 @@
 //! refuses is split until the rows it cannot store are found and reported.
 //! The file is read as a stream (`read`): memory does not grow with its size.
 
+use std::collections::HashSet;
 use std::path::Path;
 
+use futures::{Stream, StreamExt};
 use identity_link_ports::{NewUser, Profile, StoreError, UserId, UserStore};
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +16,12 @@ mod read;
 
 /// Rows written per statement.
 const BATCH: usize = 2000;
+
+/// Batches written at once, each in its own transaction. Writing a batch is
+/// index maintenance on the database server (the unique email index and the
+/// search index), one core's work per statement: two at once keep two cores
+/// busy (at a million users, 29 s with one, see `docs/scale.md`).
+const WRITERS: usize = 2;
 
 /// One row as read from the file.
 #[derive(Debug, Deserialize)]
@@ -135,17 +143,65 @@ pub async fn import_file_with(
         .map_err(|error| ImportError::Read(format!("the file reader failed: {error}")))??;
     progress.started(source.size);
     let mut batches = read::spawn(source, BATCH);
+    let batches = futures::stream::poll_fn(move |cx| batches.poll_recv(cx));
+    let mut written = std::pin::pin!(write_batches(users, batches));
     let mut report = ImportReport::default();
-    while let Some(batch) = batches.recv().await {
-        let batch = batch?;
-        for row in batch.invalid {
+    while let Some(batch) = written.next().await {
+        let (partial, bytes_read) = batch?;
+        report.added += partial.added;
+        report.skipped += partial.skipped;
+        report.invalid_unlisted += partial.invalid_unlisted;
+        for row in partial.invalid {
             report.note_invalid(row);
         }
-        store(users, batch.rows, &mut report).await?;
-        progress.advanced(batch.bytes_read, &report);
+        progress.advanced(bytes_read, &report);
     }
     report.invalid.sort_by_key(|row| position(&row.location));
     Ok(report)
+}
+
+/// Writes the batches [`WRITERS`] at a time; yields, in file order, what each
+/// did and how far into the file it ends.
+///
+/// Batches written at once never share an email: a row whose email the
+/// previous batch holds is skipped here, as the database would skip it once
+/// that batch is in. So the first row of an email wins, as when batches are
+/// written one by one, and two transactions never wait on each other's
+/// uncommitted emails (which could deadlock). Should that previous row be
+/// refused by the store, the later one is skipped all the same; the refused
+/// row is reported, and a rerun of the corrected file imports the email.
+fn write_batches<'a>(
+    users: &'a dyn UserStore,
+    batches: impl Stream<Item = Result<read::Batch, ImportError>> + 'a,
+) -> impl Stream<Item = Result<(ImportReport, u64), ImportError>> + 'a {
+    let mut previous: HashSet<String> = HashSet::new();
+    batches
+        .map(move |batch| {
+            let separated = batch.map(|batch| {
+                let (rows, repeated): (Vec<Located>, Vec<Located>) = batch
+                    .rows
+                    .into_iter()
+                    .partition(|(_, user)| !previous.contains(user.profile.email.normalized()));
+                previous = rows
+                    .iter()
+                    .map(|(_, user)| user.profile.email.normalized().to_owned())
+                    .collect();
+                (rows, repeated.len() as u64, batch.invalid, batch.bytes_read)
+            });
+            async move {
+                let (rows, repeated, invalid, bytes_read) = separated?;
+                let mut partial = ImportReport {
+                    skipped: repeated,
+                    ..ImportReport::default()
+                };
+                for row in invalid {
+                    partial.note_invalid(row);
+                }
+                store(users, rows, &mut partial).await?;
+                Ok((partial, bytes_read))
+            }
+        })
+        .buffered(WRITERS)
 }
 
 /// Writes `batch`. A batch the store refuses (anything but being unavailable)

@@ -101,3 +101,28 @@ async fn a_wrong_header_or_unreadable_file_imports_nothing() {
         Err(ImportError::BadFile(_))
     ));
 }
+
+#[tokio::test]
+async fn batches_written_at_once_keep_the_first_row_of_an_email() {
+    // The first batch is slow; the second, holding the same email again,
+    // would finish first and win, were it not skipped before writing.
+    let store = crate::usecases::test_support::HookedUsers::with_slow_import(
+        "dup@example.com",
+        std::time::Duration::from_millis(200),
+    );
+    let mut csv = String::from("email,first_name,last_name\ndup@example.com,First,\n");
+    for n in 1..BATCH {
+        csv.push_str(&format!("user{n}@example.com,Filler,\n"));
+    }
+    csv.push_str("DUP@example.com,Second,\nlast@example.com,Last,\n");
+    let csv = file(&csv, ".csv");
+
+    let report = import_file(&store, csv.path()).await.unwrap();
+    assert_eq!((report.added, report.skipped), (BATCH as u64 + 1, 1));
+    let dup = store
+        .find_by_email(&identity_link_ports::Email::new("dup@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(dup.first_name.as_deref(), Some("First"));
+}
