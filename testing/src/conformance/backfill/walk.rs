@@ -144,7 +144,10 @@ pub(super) async fn the_walk_gives_every_unlinked_user_with_its_staged_candidate
         pages.extend(page);
     }
     let paged: Vec<UserId> = pages.iter().map(|user| user.id).collect();
-    assert!(paged.windows(2).all(|pair| pair[0] < pair[1]), "in id order");
+    assert!(
+        paged.windows(2).all(|pair| pair[0] < pair[1]),
+        "in id order"
+    );
     assert_eq!(
         paged.into_iter().collect::<BTreeSet<_>>(),
         ids,
