@@ -4,8 +4,11 @@
 //! on loopback (keyset pages, one comma-joined `Link` header; identity `n` has
 //! the email `User{n}@Example.com`), then per round, each on a fresh database
 //! holding the same N unlinked users (`user{n}@example.com`, n from 0):
-//! - baseline: COPY N (email, identity id) pairs into a temporary table and
-//!   link them with one `UPDATE … FROM` (one transaction);
+//! - baseline: the bare work: read every page of the identity list (500 per
+//!   page, following the `Link` header over one connection, the bodies read
+//!   but not parsed), then COPY the N (email, identity id) pairs into a
+//!   temporary table and link them with one `UPDATE … FROM` (one
+//!   transaction);
 //! - backfill: the release binary `identity-link backfill` from start to exit.
 //!
 //! Prints wall times, their ratio, Kratos list calls and the backfill's peak
@@ -110,14 +113,53 @@ async fn drop_database(server: &str, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// COPY + one UPDATE … FROM, in one transaction.
-async fn baseline(url: &str, ids: &[Uuid]) -> anyhow::Result<Duration> {
+/// The `rel="next"` target of a `Link` header, if any.
+fn next_link(header: &str) -> Option<&str> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params
+            .contains("rel=\"next\"")
+            .then(|| target.trim().trim_start_matches('<').trim_end_matches('>'))
+    })
+}
+
+/// Reads every page of the identity list; returns the identities' bytes.
+async fn read_every_page(kratos: &str) -> anyhow::Result<u64> {
+    let client = reqwest::Client::new();
+    let base = kratos.trim_end_matches('/');
+    let mut path = "/admin/identities?page_size=500".to_owned();
+    let mut bytes = 0;
+    loop {
+        let response = client
+            .get(format!("{base}{path}"))
+            .send()
+            .await?
+            .error_for_status()?;
+        let next = response
+            .headers()
+            .get(reqwest::header::LINK)
+            .and_then(|value| value.to_str().ok())
+            .and_then(next_link)
+            .map(str::to_owned);
+        let body = response.bytes().await?;
+        bytes += body.len() as u64;
+        match next {
+            Some(next) if body.len() > 2 => path = next,
+            _ => return Ok(bytes),
+        }
+    }
+}
+
+/// Every Kratos page read, then COPY + one UPDATE … FROM in one transaction.
+async fn baseline(url: &str, kratos: &str, ids: &[Uuid]) -> anyhow::Result<Duration> {
     let mut csv = String::with_capacity(ids.len() * 64);
     for (n, id) in ids.iter().enumerate() {
         csv.push_str(&format!("user{n}@example.com,{id}\n"));
     }
     let mut db = connect(url).await?;
     let started = Instant::now();
+    let listed = read_every_page(kratos).await?;
+    anyhow::ensure!(listed > 0, "the identity list was empty");
     let tx = db.transaction().await?;
     tx.batch_execute("CREATE TEMP TABLE links (email text, auth_id uuid) ON COMMIT DROP")
         .await?;
@@ -231,7 +273,7 @@ async fn main() -> anyhow::Result<()> {
         let base_db = format!("bench_backfill_baseline_{round}");
         let run_db = format!("bench_backfill_run_{round}");
         let base_url = prepare(&args.server, &base_db, args.users).await?;
-        let base = baseline(&base_url, &ids).await?;
+        let base = baseline(&base_url, &kratos, &ids).await?;
         drop_database(&args.server, &base_db).await?;
         let run_url = prepare(&args.server, &run_db, args.users).await?;
         let run = backfill(&run_url, &kratos, &args.backfill, &fake).await?;
