@@ -101,10 +101,8 @@ pub trait BackfillSession: Send {
     /// [`StoreError`].
     async fn stage(&mut self, keys: &[StagedKey]) -> Result<(), StoreError>;
 
-    /// Starts walking every unlinked user with its staged candidates, each user
-    /// once (list strategy, after every identity is staged). The order is the
-    /// store's, the one it reads users in most cheaply: Postgres walks them in
-    /// their order on disk, so that the batches then update neighbouring rows.
+    /// Starts walking every unlinked user with its staged candidates, in id order
+    /// (list strategy, after every identity is staged).
     ///
     /// # Errors
     /// [`StoreError`].

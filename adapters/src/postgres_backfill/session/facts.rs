@@ -14,11 +14,7 @@ use crate::postgres::store_error;
 const FACTS_COLUMNS: &str = "s.id, s.email, s.auth_id,
     c.auth_id, c.verified, c.active, c.usable, owner.id, cl.claimants";
 
-/// Every unlinked user with its candidates: set-based (hash joins), streamed,
-/// in the order of the rows on disk. A user's rows share its `ctid`, so they
-/// come together; and each batch then updates rows of neighbouring pages,
-/// where the id order (random UUIDs) spread every batch over the whole table
-/// (a backfill of a million users: 41.6 s in id order, 39.9 s on disk order).
+/// Every unlinked user with its candidates: set-based (hash joins), streamed.
 pub(super) fn walk_sql() -> String {
     format!(
         "SELECT {FACTS_COLUMNS}
@@ -30,7 +26,7 @@ pub(super) fn walk_sql() -> String {
                        WHERE st.keys > 1
                        GROUP BY st.auth_id) cl ON cl.auth_id = c.auth_id
           WHERE s.auth_id IS NULL
-          ORDER BY s.ctid"
+          ORDER BY s.id"
     )
 }
 
