@@ -70,10 +70,13 @@ pub struct RunArgs {
     #[arg(long, env = "BACKFILL_BATCH_SIZE", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub batch_size: u32,
-    /// Batches written at once (lookup: also Kratos calls at once); at most the pool size.
-    #[arg(long, env = "BACKFILL_CONCURRENCY", default_value_t = 4,
+    /// Batches written at once (lookup: also Kratos calls at once); at most the
+    /// pool size. Default: 2 for list (each batch is a core's worth of index
+    /// maintenance on the database server; more writers contend for the
+    /// search index's pending list), 4 for lookup (which waits on Kratos).
+    #[arg(long, env = "BACKFILL_CONCURRENCY",
           value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub concurrency: u32,
+    pub concurrency: Option<u32>,
     /// Also link identities that have the user's email as an unverified address
     /// (by default such matches are reported `unverified` and left alone). A
     /// credentials identifier alone never links.
@@ -93,15 +96,20 @@ pub struct RunArgs {
 
 impl RunArgs {
     pub fn options(&self) -> BackfillOptions {
+        let strategy = match self.strategy {
+            StrategyArg::List => Strategy::List,
+            StrategyArg::Lookup => Strategy::Lookup,
+        };
         BackfillOptions {
-            strategy: match self.strategy {
-                StrategyArg::List => Strategy::List,
-                StrategyArg::Lookup => Strategy::Lookup,
-            },
+            strategy,
             dry_run: self.dry_run,
             page_size: self.page_size,
             batch_size: self.batch_size as usize,
-            concurrency: self.concurrency as usize,
+            concurrency: self
+                .concurrency
+                .map_or(BackfillOptions::default_concurrency(strategy), |n| {
+                    n as usize
+                }),
             allow_unverified: self.allow_unverified,
         }
     }
@@ -132,10 +140,10 @@ pub async fn run(settings: &Settings, command: BackfillCommand) -> Result<(), Fa
                 "backfill needs --kratos-admin-url (KRATOS_ADMIN_URL) or --kratos-fixture (KRATOS_FIXTURE_PATH)"
             )));
         }
-        if args.concurrency as usize > settings.database_pool_size {
+        let concurrency = args.options().concurrency;
+        if concurrency > settings.database_pool_size {
             return Err(Failure::Usage(anyhow::anyhow!(
-                "--concurrency {} exceeds --database-pool-size {}: each batch in flight needs a connection",
-                args.concurrency,
+                "--concurrency {concurrency} exceeds --database-pool-size {}: each batch in flight needs a connection",
                 settings.database_pool_size
             )));
         }
